@@ -1,0 +1,12 @@
+"""collapse-jax: model collapse simulated, verified and reproduced in JAX.
+
+Families are imported lazily (``collapse_jax.discrete``, ``collapse_jax.gaussian``, ...), so
+``import collapse_jax`` is cheap and a missing optional dependency only affects its own family.
+"""
+
+from .errors import InputError
+from .process import Mixing, Process, Schedule
+from .results import SimulationResult
+
+__version__ = "0.1.0"
+__all__ = ["InputError", "Mixing", "Process", "Schedule", "SimulationResult", "__version__"]
