@@ -1,0 +1,1 @@
+"""A Flax (nnx) port of OPT that matches Hugging Face token for token."""
