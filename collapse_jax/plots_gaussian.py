@@ -1,0 +1,158 @@
+"""Plots for the Gaussian family (matplotlib, Agg backend): W₂², log det, schedules, ellipses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .results import SimulationResult
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _band(ax, x, mean, se, label, color=None):
+    ok = np.isfinite(mean)
+    line, = ax.plot(x[ok], mean[ok], label=label, color=color, lw=1.6)
+    if np.any(np.isfinite(se[ok])):
+        ax.fill_between(x[ok], (mean - 2 * se)[ok], (mean + 2 * se)[ok], color=line.get_color(), alpha=0.25, lw=0)
+    return line
+
+
+def plot_w2(result: SimulationResult, path: Path) -> None:
+    plt = _plt()
+    summ = result.summary()
+    G = result.generations
+    x = np.arange(G + 1)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    name = "w2" if "w2" in summ else "mean_sq"
+    st = summ[name]
+    _band(ax, x, st["mean"], st["se"], f"E W₂² (simulated ± 2 se)" if name == "w2" else "E‖μₙ − μ₀‖² (simulated)")
+    if "prediction" in st:
+        ax.plot(x, st["prediction"], "k--", lw=1.2, label="exact prediction")
+    if "mean_sq" in summ and name == "w2":
+        ms = summ["mean_sq"]
+        if "prediction" in ms:
+            ax.plot(x, ms["prediction"], ":", color="tab:gray", lw=1.2, label="E‖μₙ − μ₀‖² exact (lower bound)")
+        if result.config["original"]["kind"] == "gaussian" and "prediction" in ms:
+            tr0 = float(np.trace(np.asarray(result.config["original"]["cov"])))
+            ax.plot(x, ms["prediction"] + 2 * tr0, ":", color="tab:red", lw=1.0, label="upper bound (+ 2 tr Σ₀)")
+    ax.set_xlabel("generation n")
+    ax.set_ylabel("W₂²(N(μₙ, Σₙ), N(μ₀, Σ₀))")
+    cfg = result.config
+    ax.set_title(f"d = {cfg['dim']}, schedule {cfg['schedule']['kind']} M₀ = {cfg['samples']}, "
+                 f"{cfg['estimator']}, {result.chains} chains", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_logdet(result: SimulationResult, path: Path, max_chains: int = 30) -> None:
+    plt = _plt()
+    summ = result.summary()
+    G = result.generations
+    x = np.arange(G + 1)
+    values = np.asarray(result.metrics["logdet"], dtype=np.float64)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for c in range(min(max_chains, values.shape[1])):
+        ax.plot(x, values[:, c], color="tab:blue", alpha=0.25, lw=0.7)
+    st = summ["logdet"]
+    _band(ax, x, st["mean"], st["se"], "mean over chains ± 2 se", color="tab:orange")
+    if "prediction" in st:
+        ax.plot(x, st["prediction"], "k--", lw=1.2, label="digamma drift ln det Σ₀ + n κ_d(M)")
+    ax.set_xlabel("generation n")
+    ax.set_ylabel("ln det Σₙ")
+    ax.set_title(f"log-determinant trajectories ({min(max_chains, values.shape[1])} chains shown)", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_schedules(comparison: Mapping[str, SimulationResult], path: Path) -> None:
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.2))
+    for spec, res in comparison.items():
+        summ = res.summary()
+        x = np.arange(res.generations + 1)
+        name = "w2" if "w2" in summ else "mean_sq"
+        line = _band(axes[0], x, summ[name]["mean"], summ[name]["se"], spec)
+        if "prediction" in summ[name]:
+            axes[0].plot(x, summ[name]["prediction"], "--", color=line.get_color(), lw=1.0)
+        st = summ["logdet"]
+        axes[1].plot(x, st["mean"], color=line.get_color(), label=spec)
+    axes[0].set_ylabel("E W₂²" if "w2" in summ else "E‖μₙ − μ₀‖² (lower bound on E W₂²)")
+    axes[0].set_title("error: bounded only when Σ 1/Mᵢ converges (dashed: exact)", fontsize=9)
+    axes[1].set_ylabel("E ln det Σₙ")
+    axes[1].set_title("collapse of the covariance", fontsize=9)
+    for ax in axes:
+        ax.set_xlabel("generation n")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def default_ellipse_generations(G: int) -> list[int]:
+    gens = sorted({0, 1, max(1, G // 10), max(1, G // 3), G})
+    return [g for g in gens if 0 <= g <= G]
+
+
+def plot_ellipses(result: SimulationResult, path: Path, generations: Sequence[int] | None = None) -> None:
+    """2-σ ellipses of the recorded chains' fits at chosen generations (d = 2), one panel per
+    generation, each on its own scale (the ellipses shrink by orders of magnitude)."""
+    from .gaussian import covariance_of
+
+    plt = _plt()
+    traj = result.trajectory
+    G = result.generations
+    gens = [g for g in (generations or default_ellipse_generations(G)) if 0 <= g <= G]
+    fig, axes = plt.subplots(1, len(gens), figsize=(2.8 * len(gens), 3.0), squeeze=False)
+    theta = np.linspace(0, 2 * np.pi, 200)
+    circle = np.stack([np.cos(theta), np.sin(theta)])
+    mean0 = np.asarray(result.config["original"]["mean"])
+    cov0 = np.asarray(result.config["original"]["cov"])
+    for ax, g in zip(axes[0], gens):
+        mus = np.asarray(traj["mean"][g], dtype=np.float64)
+        covs = covariance_of(traj["unit_lower"][g], traj["log_chol_diag"][g])
+        for c in range(mus.shape[0]):
+            L = np.linalg.cholesky(covs[c] + 0.0) if np.all(np.linalg.eigvalsh(covs[c]) > 0) else np.zeros((2, 2))
+            pts = mus[c][:, None] + 2 * L @ circle
+            ax.plot(pts[0], pts[1], lw=1.0, alpha=0.8)
+            ax.plot(*mus[c], "k.", ms=3)
+        L0 = np.linalg.cholesky(cov0)
+        ref = mean0[:, None] + 2 * L0 @ circle
+        if g == 0:
+            ax.plot(ref[0], ref[1], "k--", lw=1.0)
+        ax.set_title(f"generation {g}", fontsize=9)
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.tick_params(labelsize=7)
+    fig.suptitle("fitted 2σ ellipses of the first chains (each panel its own scale)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_all(result: SimulationResult, outdir: Path, comparison: Mapping[str, SimulationResult] | None = None,
+             ellipse_generations: Sequence[int] | None = None) -> None:
+    outdir = Path(outdir)
+    if result.generations == 0:
+        return
+    plot_w2(result, outdir / "w2.png")
+    plot_logdet(result, outdir / "logdet.png")
+    if comparison:
+        plot_schedules(comparison, outdir / "schedules.png")
+    if result.config["dim"] == 2 and result.trajectory:
+        plot_ellipses(result, outdir / "ellipses.png", ellipse_generations)

@@ -1,0 +1,254 @@
+"""Gaussian family: exact samplers, numerics of collapse, bad input, CLI.
+
+Statistical tolerances come from each run's own standard error (|z| <= 4, fixed seeds)."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from collapse_jax import cli, gaussian, wishart
+from collapse_jax.errors import InputError
+
+Z_MAX = 4.0
+
+
+def _z(samples, predicted):
+    x = np.asarray(samples, np.float64)
+    return (x.mean() - predicted) / (x.std(ddof=1) / math.sqrt(x.size))
+
+
+# ---------------------------------------------------------------------------------------------
+# building blocks
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("a", [0.5, 1.0, 4.5, 49.5, 5e5])
+def test_loggamma_is_gamma(a):
+    keys = jax.random.split(jax.random.key(3), 20000)
+    x = np.asarray(jax.jit(jax.vmap(lambda k: wishart.loggamma(k, jnp.float32(a))))(keys), np.float64)
+    assert np.all(np.isfinite(x))
+    # E ln G = psi(a), Var ln G = psi_1(a): exact moments of the log
+    from scipy import special
+    assert abs(_z(x, special.digamma(a))) < Z_MAX
+    assert stats.kstest(np.exp(x), stats.gamma(a).cdf).pvalue > 1e-3
+
+
+def test_bartlett_matches_direct_wishart_one_step():
+    """Var S12 = (S12^2 + S11 S22)/nu for S ~ W(nu, Sigma)/nu, bartlett vs the formula; also E S."""
+    d, nu, n = 3, 7, 40000
+    cov = np.array([[2.0, 0.6, 0.0], [0.6, 1.0, 0.3], [0.0, 0.3, 0.5]])
+    L = np.linalg.cholesky(cov)
+    keys = jax.random.split(jax.random.key(5), n)
+
+    def draw(k):
+        log_b, lower = wishart.bartlett(k, float(nu), d, jnp.float32)
+        B = jnp.diag(jnp.exp(log_b)) + lower
+        F = jnp.asarray(L, jnp.float32) @ B
+        return F @ F.T / nu
+
+    S = np.asarray(jax.jit(jax.vmap(draw))(keys), np.float64)
+    assert abs(_z(S[:, 0, 1], cov[0, 1])) < Z_MAX
+    assert abs(_z(S[:, 2, 2], cov[2, 2])) < Z_MAX
+    var12 = (cov[0, 1] ** 2 + cov[0, 0] * cov[1, 1]) / nu
+    assert abs(_z((S[:, 0, 1] - cov[0, 1]) ** 2, var12)) < Z_MAX
+
+
+def test_singular_bartlett_rank():
+    log_b, lower = wishart.bartlett(jax.random.key(0), 2.0, 4, jnp.float32)
+    B = np.asarray(jnp.diag(jnp.exp(log_b)) + lower)
+    assert np.linalg.matrix_rank(B @ B.T) == 2
+    assert np.all(np.isfinite(B))
+
+
+def test_w2_device_matches_scipy_reference():
+    rng = np.random.default_rng(0)
+    d = 4
+    A = rng.standard_normal((d, d))
+    cov0 = A @ A.T + 0.5 * np.eye(d)
+    res = gaussian.simulate(np.zeros(d), cov0, samples=8, generations=6, chains=5, seed=2, dtype="float64")
+    tr = res.trajectory
+    for g in (1, 3, 6):
+        for c in range(5):
+            cov = gaussian.covariance_of(tr["unit_lower"][g][c], tr["log_chol_diag"][g][c])
+            ref = gaussian.w2_gaussian_reference(tr["mean"][g][c], cov, np.zeros(d), cov0)
+            assert res.metrics["w2"][g, c] == pytest.approx(ref, rel=1e-9, abs=1e-9)
+            ev = np.linalg.eigvalsh(cov)
+            assert res.metrics["log_eig_max"][g, c] == pytest.approx(np.log(ev[-1]), abs=1e-9)
+            assert res.metrics["log_eig_min"][g, c] == pytest.approx(np.log(ev[0]), abs=1e-7)
+            assert res.metrics["logdet"][g, c] == pytest.approx(np.linalg.slogdet(cov)[1], abs=1e-9)
+    res32 = gaussian.simulate(np.zeros(d), cov0, samples=8, generations=6, chains=5, seed=2)
+    tr = res32.trajectory
+    cov = gaussian.covariance_of(tr["unit_lower"][6][0], tr["log_chol_diag"][6][0])
+    ref = gaussian.w2_gaussian_reference(tr["mean"][6][0], cov, np.zeros(d), cov0)
+    assert res32.metrics["w2"][6, 0] == pytest.approx(ref, rel=1e-4, abs=1e-4 * np.trace(cov0))
+
+
+# ---------------------------------------------------------------------------------------------
+# exactness of the two samplers
+# ---------------------------------------------------------------------------------------------
+
+def test_stats_and_points_samplers_same_law():
+    """Two-sample test after 5 generations: log det, a mean coordinate and tr Σ of the sufficient-
+    statistic sampler against the explicit-points sampler (independent seeds)."""
+    d, M, G, C = 3, 8, 5, 3000
+    cov0 = np.array([[1.0, 0.3, 0.1], [0.3, 2.0, -0.4], [0.1, -0.4, 0.7]])
+    kw = dict(samples=M, generations=G, chains=C, spectral_every=0)
+    a = gaussian.simulate(np.ones(d), cov0, sampler="stats", seed=11, **kw)
+    b = gaussian.simulate(np.ones(d), cov0, sampler="points", seed=12, **kw)
+    for name in ("logdet", "log_trace"):
+        assert stats.ks_2samp(a.metrics[name][G], b.metrics[name][G]).pvalue > 1e-3, name
+    assert stats.ks_2samp(a.final["mean"][:, 1], b.final["mean"][:, 1]).pvalue > 1e-3
+    # and both against the exact log-det drift
+    pred = a.predictions["logdet"][G]
+    for r in (a, b):
+        assert abs(_z(r.metrics["logdet"][G], pred)) < Z_MAX
+
+
+@pytest.mark.slow
+def test_points_with_mixing_and_accumulate_match_stats():
+    d, M, G, C = 2, 10, 4, 2500
+    for workflow, gamma in (("replace", 0.3), ("accumulate", 0.0)):
+        kw = dict(samples=M, generations=G, chains=C, spectral_every=0, workflow=workflow, gamma=gamma)
+        a = gaussian.simulate(np.zeros(d), np.eye(d), sampler="stats", seed=1, **kw)
+        b = gaussian.simulate(np.zeros(d), np.eye(d), sampler="points", seed=2, **kw)
+        assert stats.ks_2samp(a.metrics["logdet"][G], b.metrics["logdet"][G]).pvalue > 1e-3, workflow
+        for r in (a, b):
+            for name in ("mean_sq", "trace"):
+                assert abs(_z(r.metrics[name][G], r.predictions[name][G])) < Z_MAX, (workflow, name)
+
+
+def test_one_dimensional_identities():
+    res = gaussian.simulate(0.0, 2.0, samples=20, generations=10, chains=20000, seed=4)
+    for name in ("mean_sq", "trace", "sigma", "w2", "logdet"):
+        for g in (1, 10):
+            assert abs(_z(res.metrics[name][g], res.predictions[name][g])) < Z_MAX, (name, g)
+
+
+def test_mle_and_schedule_predictions():
+    res = gaussian.simulate(np.zeros(2), np.eye(2), samples=6, generations=8, chains=20000, seed=7,
+                            estimator="mle", schedule="linear", spectral_every=0)
+    for name in ("mean_sq", "trace", "logdet"):
+        assert abs(_z(res.metrics[name][8], res.predictions[name][8])) < Z_MAX, name
+    np.testing.assert_allclose(res.predictions["trace"][1:3], 2 * np.cumprod([1 - 1 / 6, 1 - 1 / 12]))
+
+
+@pytest.mark.parametrize("spec", ["student-t:4", pytest.param("mixture:4", marks=pytest.mark.slow)])
+def test_non_gaussian_original(spec):
+    res = gaussian.simulate(np.zeros(2), np.eye(2), samples=30, generations=3, chains=4000, seed=9,
+                            sampler="points", original=spec, spectral_every=0)
+    for name in ("mean_sq", "trace"):  # second-moment identities hold for any D_0
+        assert abs(_z(res.metrics[name][3], res.predictions[name][3])) < Z_MAX, (spec, name)
+    assert "logdet" not in res.predictions  # the Wishart law needs Gaussian data
+
+
+@pytest.mark.slow
+def test_data_array_original():
+    data = np.random.default_rng(0).exponential(size=(50, 2))
+    res = gaussian.simulate(original=gaussian.data_original(data), samples=20, generations=2, chains=3000,
+                            sampler="points", seed=1, spectral_every=0)
+    assert abs(_z(res.metrics["trace"][1], np.trace(np.cov(data.T, bias=True)))) < Z_MAX
+
+
+def test_accumulate_subsample_runs():
+    res = gaussian.simulate(np.zeros(2), np.eye(2), samples=10, generations=6, chains=200, seed=0,
+                            sampler="points", workflow="accumulate-subsample", spectral_every=0)
+    assert all(np.all(np.isfinite(v)) for v in res.metrics.values())
+    assert "trace" not in res.predictions
+
+
+# ---------------------------------------------------------------------------------------------
+# numerics, addressability
+# ---------------------------------------------------------------------------------------------
+
+def test_ten_thousand_generations_float32_no_nan():
+    res = gaussian.simulate(np.zeros(3), np.eye(3), samples=10, generations=10_000, chains=8, seed=0,
+                            spectral_every=500)
+    for name, v in res.metrics.items():
+        rows = np.arange(v.shape[0])
+        computed = v[(rows % 500 == 0) | (rows == v.shape[0] - 1)] if name in ("w2", "log_eig_max", "log_eig_min") else v
+        assert not np.any(np.isnan(computed)), name
+    # sigma^2 far below 1e-300 while everything stays finite in float32
+    assert np.all(res.metrics["logdet"][-1] < -3 * 300 * math.log(10))
+    assert np.all(np.isfinite(res.final["unit_lower"])) and np.all(np.isfinite(res.final["log_chol_diag"]))
+    # the almost-sure drift: (1/n) ln det within the run's spread of n kappa
+    rate = res.metrics["logdet"][-1] / 10_000
+    kappa = float(gaussian.kappa(np.array([10.0]), 3)[0])
+    sd = math.sqrt(float(gaussian.logdet_variance_step(np.array([10.0]), 3)[0]) / 10_000)
+    assert np.all(np.abs(rate - kappa) < 5 * sd)
+
+
+def test_chain_addressability():
+    kw = dict(samples=12, generations=5, seed=3, spectral_every=2)
+    small = gaussian.simulate(np.zeros(2), np.eye(2), chains=3, **kw)
+    big = gaussian.simulate(np.zeros(2), np.eye(2), chains=11, **kw)
+    for name in small.metrics:
+        np.testing.assert_allclose(small.metrics[name], big.metrics[name][:, :3], rtol=1e-5, atol=1e-6)
+
+
+def test_float64_option():
+    res = gaussian.simulate(0.0, 1.0, samples=5, generations=3, chains=4, dtype="float64")
+    assert res.final["mean"].dtype == np.float64
+    assert jnp.zeros(1).dtype == jnp.float32  # x64 switched off again after the run
+
+
+# ---------------------------------------------------------------------------------------------
+# bad input
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(mean0=[0, 0], cov0=[[1, 0.5], [0, 1]]), "not symmetric"),
+    (dict(mean0=[0, 0], cov0=[[1, 2], [2, 1]]), "not positive definite"),
+    (dict(mean0=[0, 0, 0], cov0=np.eye(2)), "shape"),
+    (dict(mean0=[0, np.nan], cov0=np.eye(2)), "NaN"),
+    (dict(mean0=[0, 0], cov0=[[1, np.nan], [np.nan, 1]]), "NaN"),
+    (dict(mean0=0.0, cov0=1.0, samples=1), "M >= 2"),
+    (dict(mean0=[0, 0], cov0=np.eye(2), samples=2), "singular"),
+    (dict(mean0=[0, 0], cov0=np.eye(2), estimator="robust"), "unknown estimator"),
+    (dict(mean0=[0, 0], cov0=np.eye(2), schedule="cubic"), "unknown schedule"),
+    (dict(mean0=[0, 0], cov0=np.eye(2), original="cauchy"), "unknown original"),
+    (dict(mean0=[0, 0], cov0=np.eye(2), original="student-t:2"), "> 2"),
+    (dict(mean0=[0, 0], cov0=np.eye(2), original="student-t:5"), "sampler='points'"),
+    (dict(mean0=[0, 0], cov0=np.eye(2), workflow="accumulate-subsample"), "sampler='points'"),
+    (dict(mean0=[0, 0], cov0=np.eye(2), beta=0.2), "beta > 0"),
+    (dict(mean0=[0, 0], cov0=np.eye(2), dtype="float16"), "unknown dtype"),
+    (dict(mean0=[0, 0], cov0=np.eye(2), sampler="fast"), "unknown sampler"),
+])
+def test_bad_input(kwargs, message):
+    kwargs = {"generations": 2, "chains": 2, **kwargs}
+    with pytest.raises(InputError, match=message):
+        gaussian.simulate(**kwargs)
+
+
+def test_bad_data_original():
+    with pytest.raises(InputError, match="degenerate"):
+        gaussian.data_original(np.ones((10, 2)))
+    with pytest.raises(InputError, match="NaN"):
+        gaussian.data_original([[0.0, np.nan], [1.0, 2.0]])
+
+
+def test_cli_run_and_exit_codes(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = cli.main(["gaussian", "--dim", "2", "--samples", "6", "--generations", "4", "--chains", "16",
+                   "--out", str(out), "--no-progress"])
+    assert rc == 0
+    for f in ("config.json", "metrics.npz", "summary.csv", "w2.png", "logdet.png", "ellipses.png"):
+        assert (out / f).exists(), f
+    before = (out / "metrics.npz").read_bytes()
+    capsys.readouterr()
+    # existing directory: refused, nothing lost
+    assert cli.main(["gaussian", "--dim", "2", "--samples", "6", "--generations", "4", "--chains", "16",
+                     "--out", str(out)]) == 2
+    assert (out / "metrics.npz").read_bytes() == before
+    for argv in (["--dim", "3", "--samples", "3"], ["--estimator", "nope"], ["--schedule", "weird"],
+                 ["--original", "nope"], ["--dtype", "int8"], ["--variance", "-1"],
+                 ["--original", "data:/nonexistent.npy", "--sampler", "points"]):
+        rc = cli.main(["gaussian", "--generations", "2", "--chains", "2", "--out", str(tmp_path / "x")] + argv)
+        err = capsys.readouterr().err
+        assert rc == 2, argv
+        assert "Traceback" not in err and "error:" in err, argv
+    assert not (tmp_path / "x").exists()
