@@ -19,6 +19,7 @@ Semantics copied from Hugging Face (verified against it in the tests):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any, Mapping, NamedTuple
 
@@ -239,7 +240,7 @@ class Attention(nnx.Module):
         self.v_proj = _linear(cfg, d, d, rngs)
         self.out_proj = _linear(cfg, d, d, rngs)
 
-    def __call__(self, x_BxTxD, allowed_BxTxS, kv_cache=None, index=None):
+    def __call__(self, x_BxTxD, allowed_BxTxS, kv_cache=None, index=None, padded=True):
         b, t, d = x_BxTxD.shape
         split = lambda y: y.reshape(b, t, self.num_heads, self.head_dim)
         q_BxTxHxK = split(self.q_proj(x_BxTxD) * (self.head_dim ** -0.5))
@@ -254,7 +255,11 @@ class Attention(nnx.Module):
             k_BxSxHxK, v_BxSxHxK, new_cache = k_BxTxHxK, v_BxTxHxK, None
         scores_BxHxTxS = jnp.einsum("bthk,bshk->bhts", q_BxTxHxK, k_BxSxHxK).astype(jnp.float32)
         scores_BxHxTxS = jnp.where(allowed_BxTxS[:, None], scores_BxHxTxS, jnp.finfo(jnp.float32).min)
-        probs_BxHxTxS = jax.nn.softmax(scores_BxHxTxS, axis=-1).astype(v_BxSxHxK.dtype)
+        probs_BxHxTxS = jax.nn.softmax(scores_BxHxTxS, axis=-1)
+        # a query that may see no key (a left-pad slot) attends to nothing, as torch's SDPA does
+        if padded:
+            probs_BxHxTxS = jnp.where(jnp.any(allowed_BxTxS, axis=-1)[:, None, :, None], probs_BxHxTxS, 0.0)
+        probs_BxHxTxS = probs_BxHxTxS.astype(v_BxSxHxK.dtype)
         out_BxTxHxK = jnp.einsum("bhts,bshk->bthk", probs_BxHxTxS, v_BxSxHxK)
         return self.out_proj(out_BxTxHxK.reshape(b, t, d)), new_cache
 
@@ -268,9 +273,10 @@ class DecoderLayer(nnx.Module):
         self.fc2 = _linear(cfg, cfg.ffn_dim, cfg.hidden_size, rngs)
         self.dropout = nnx.Dropout(cfg.dropout, deterministic=True)
 
-    def __call__(self, h_BxTxD, allowed_BxTxS, kv_cache=None, index=None, dropout_key=None):
+    def __call__(self, h_BxTxD, allowed_BxTxS, kv_cache=None, index=None, dropout_key=None, padded=True):
         keys = (None, None) if dropout_key is None else tuple(jax.random.split(dropout_key))
-        attn_BxTxD, new_cache = self.self_attn(self.self_attn_layer_norm(h_BxTxD), allowed_BxTxS, kv_cache, index)
+        attn_BxTxD, new_cache = self.self_attn(self.self_attn_layer_norm(h_BxTxD), allowed_BxTxS, kv_cache, index,
+                                               padded)
         h_BxTxD = h_BxTxD + self.dropout(attn_BxTxD, rngs=keys[0])
         mlp_BxTxD = self.fc2(jax.nn.relu(self.fc1(self.final_layer_norm(h_BxTxD))))
         return h_BxTxD + self.dropout(mlp_BxTxD, rngs=keys[1]), new_cache
@@ -311,7 +317,11 @@ class OPT(nnx.Module):
             allowed_BxTxS = causal_TxS[None] & valid_BxS[:, None, :]
         mask_i_BxT = mask_BxT.astype(jnp.int32)
         positions_BxT = (offset_B[:, None] + jnp.cumsum(mask_i_BxT, axis=1)) * mask_i_BxT - 1
-        h_BxTxD = self.embed_tokens(input_ids_BxT) + self.embed_positions(positions_BxT + POSITION_OFFSET)
+        tokens_BxTxD = self.embed_tokens(input_ids_BxT)
+        # torch's Embedding(padding_idx=pad) sends no gradient to the pad row through the lookup
+        is_pad_BxTx1 = (input_ids_BxT == self.config.pad_token_id)[..., None]
+        tokens_BxTxD = jnp.where(is_pad_BxTx1, jax.lax.stop_gradient(tokens_BxTxD), tokens_BxTxD)
+        h_BxTxD = tokens_BxTxD + self.embed_positions(positions_BxT + POSITION_OFFSET)
         dropout_keys = (None,) * len(self.layers)
         if dropout_key is not None:
             dropout_keys = tuple(jax.random.split(dropout_key, len(self.layers)))
@@ -321,7 +331,8 @@ class OPT(nnx.Module):
         for i, layer in enumerate(self.layers):
             layer_cache = None if cache is None else (cache.k[i], cache.v[i])
             h_BxTxD, layer_cache = layer(h_BxTxD, allowed_BxTxS, layer_cache,
-                                         None if cache is None else cache.index, dropout_keys[i])
+                                         None if cache is None else cache.index, dropout_keys[i],
+                                         padded=cache is not None or attention_mask_BxT is not None)
             if cache is not None:
                 new_k.append(layer_cache[0])
                 new_v.append(layer_cache[1])
@@ -349,6 +360,21 @@ def init_model(config: ModelConfig, seed: int = 0) -> OPT:
     table = model.embed_tokens.embedding
     table[...] = table[...].at[config.pad_token_id].set(0.0)
     return model
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _forward_jit(graphdef, params, input_ids_BxT, attention_mask_BxT):
+    return nnx.merge(graphdef, params)(input_ids_BxT, attention_mask_BxT)
+
+
+def forward(model: OPT, input_ids_BxT, attention_mask_BxT=None) -> jax.Array:
+    """Jitted eval-mode logits (B, T, V); compiled once per graph and input shape."""
+    ids = jnp.asarray(input_ids_BxT, jnp.int32)
+    mask = None if attention_mask_BxT is None else jnp.asarray(attention_mask_BxT, jnp.int32)
+    graphdef, params = nnx.split(model)
+    if not model.layers[0].dropout.deterministic:
+        raise InputError("forward() evaluates the model: call model.eval() first")
+    return _forward_jit(graphdef, params, ids, mask)
 
 
 def param_count(model: OPT) -> int:
