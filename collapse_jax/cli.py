@@ -78,6 +78,16 @@ def default_out(family: str, out: str | None) -> str:
     return f"runs/{family}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def prepare_out(path: str, overwrite: bool) -> str:
+    """Fail before a long run, not after it, when the run directory cannot be written."""
+    from pathlib import Path
+
+    out = Path(path)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise InputError(f"run directory {out} already exists and is not empty; choose another --out or pass --overwrite")
+    return str(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

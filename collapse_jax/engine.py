@@ -75,7 +75,9 @@ def run_generations(
         # Aim for a few seconds of work per block: about 2^25 chain-generations, at least 1.
         block = max(1, min(generations, (1 << 25) // max(chains, 1), 500))
     keys_C = shard_chains(keys_C, chains)
-    state = shard_chains(state, chains)
+    # The state is donated to each block; copy it once so the caller's arrays (and leaves that
+    # alias each other) stay valid.
+    state = shard_chains(jax.tree.map(lambda a: jnp.array(a, copy=True), state), chains)
 
     def run_block(state, keys_C, xs_block):
         def body(state, x):
