@@ -59,7 +59,8 @@ class SimulationResult:
         for name, values in self.metrics.items():
             mean, se = mean_and_se(values)
             stats = {"mean": mean, "se": se}
-            qs = np.quantile(np.asarray(values, dtype=np.float64), QUANTILES, axis=-1)
+            with np.errstate(invalid="ignore"):  # KL is +inf once a state is lost: inf - inf inside quantile
+                qs = np.quantile(np.asarray(values, dtype=np.float64), QUANTILES, axis=-1)
             for q, row in zip(QUANTILES, qs):
                 stats[f"q{int(q * 100):02d}"] = row
             if name in self.predictions:
