@@ -364,15 +364,6 @@ def _ldl_of(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return L / diag[..., None, :], np.log(diag)
 
 
-def _metric_names(d: int, spectral: bool) -> list[str]:
-    names = ["mean_sq", "logdet", "trace", "log_trace"]
-    if d == 1:
-        names += ["w2", "sigma"]
-    elif spectral:
-        names += ["w2", "log_eig_max", "log_eig_min"]
-    return names
-
-
 def _make_metrics(ref: dict[str, jax.Array], d: int, spectral_every: int, last_row: int):
     """Per-chain metrics of (μ, U, ℓ) against the reference Gaussian (mean0, Σ0)."""
 

@@ -253,3 +253,17 @@ def test_cli_run_and_exit_codes(tmp_path, capsys):
         assert rc == 2, argv
         assert "Traceback" not in err and "error:" in err, argv
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_cli_schedule_comparison_and_points(tmp_path):
+    out = tmp_path / "cmp"
+    rc = cli.main(["gaussian", "--dim", "2", "--samples", "5", "--generations", "12", "--chains", "64",
+                   "--compare-schedules", "--out", str(out), "--no-progress", "--ellipse-generations", "0,3,12"])
+    assert rc == 0 and (out / "schedules.png").exists() and (out / "ellipses.png").exists()
+    data = tmp_path / "d0.npy"
+    np.save(data, np.random.default_rng(1).standard_t(3, size=(40, 2)))
+    rc = cli.main(["gaussian", "--dim", "2", "--samples", "5", "--generations", "3", "--chains", "32",
+                   "--sampler", "points", "--original", f"data:{data}", "--out", str(tmp_path / "pts"),
+                   "--no-progress"])
+    assert rc == 0
