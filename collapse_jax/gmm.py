@@ -182,8 +182,11 @@ def _logsumexp_K(lp_KN: jax.Array) -> jax.Array:
 
 def _e_step(gmm: GMM, X_dN: jax.Array, mask_N: jax.Array) -> tuple[jax.Array, jax.Array]:
     lp_KN = _logprob_KN(gmm, X_dN)
-    lse_N = _logsumexp_K(lp_KN)
-    resp_KN = jnp.exp(lp_KN - lse_N[None, :]) * mask_N[None, :]
+    top_N = jnp.max(lp_KN, axis=0)
+    e_KN = jnp.exp(lp_KN - top_N[None, :])  # one exp per point and component serves both outputs
+    total_N = jnp.sum(e_KN, axis=0)
+    lse_N = top_N + jnp.log(total_N)
+    resp_KN = e_KN * (mask_N / total_N)[None, :]
     return _mean_ll(lse_N, mask_N), resp_KN
 
 
