@@ -783,6 +783,8 @@ def simulate(
     if preset is not None:
         config["true"] = {name: np.asarray(a).tolist() for name, a in zip(GMM._fields, true)}
     final = {name: np.asarray(a) for name, a in zip(GMM._fields, final)}
+    if real_np is not None:  # the real data, for the scatter plot (presets are redrawn from `true`)
+        trajectory["real_data"] = real_np
     return SimulationResult("gmm", config, metrics, final=final, trajectory=trajectory)
 
 
@@ -817,25 +819,25 @@ def plot(result: SimulationResult, outdir: Path) -> list[Path]:
         if cfg.get("true") is not None:
             true = GMM(*(jnp.asarray(cfg["true"][n], jnp.float32) for n in GMM._fields))
             key = jax.random.fold_in(engine.root_key(cfg["seed"]), 2**31 - 3)
-            real = np.asarray(sample(key, true, cfg["samples"]))
-            real_title = "real data (a draw)"
+            real, real_title = np.asarray(sample(key, true, cfg["samples"])), "real data (a draw)"
         else:
-            real = snapshot_samples(result, 0)
-            real_title = "generation-0 fit"
-        panels = [(real_title, real)] + [(f"generation {g}", snapshot_samples(result, g)) for g in gens]
+            real, real_title = np.asarray(result.trajectory["real_data"]), "real data"
+        panels = [(real_title, real, None)] + [(f"generation {g}", snapshot_samples(result, g), g) for g in gens]
         ncol = 4
         nrow = math.ceil(len(panels) / ncol)
         fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 3.1 * nrow), squeeze=False)
-        lim = np.abs(real).max() * 1.15 if cfg["dims"] >= 1 else 1
-        for ax, (title, pts) in zip(axes.flat, panels):
+        centre = real.mean(axis=0)
+        half = np.abs(real - centre).max() * 1.15
+        for ax, (title, pts, g) in zip(axes.flat, panels):
             y = pts[:, 1] if pts.shape[1] > 1 else np.zeros(len(pts))
-            ax.scatter(pts[:, 0], y, s=3, alpha=0.5, color="C1" if title.startswith("real") else "C0")
-            std = component_std(GMM(*(jnp.asarray(result.trajectory[n][int(title.split()[-1]), 0])
-                                      for n in GMM._fields))) if title.startswith("generation") else None
-            ax.set_title(title + ("" if std is None else f"\nstd {', '.join(f'{s:.3g}' for s in np.asarray(std))}"),
-                         fontsize=9)
-            ax.set_xlim(-lim, lim)
-            ax.set_ylim(-lim, lim)
+            ax.scatter(pts[:, 0], y, s=3, alpha=0.5, color="C1" if g is None else "C0")
+            if g is not None:
+                std = component_std(GMM(*(jnp.asarray(result.trajectory[n][g, 0]) for n in GMM._fields)))
+                title += f"\nstd {', '.join(f'{s:.3g}' for s in np.asarray(std))}"
+            ax.set_title(title, fontsize=9)
+            ax.set_xlim(centre[0] - half, centre[0] + half)
+            cy = centre[1] if len(centre) > 1 else 0.0
+            ax.set_ylim(cy - half, cy + half)
             ax.set_aspect("equal")
             ax.tick_params(labelsize=7)
         for ax in list(axes.flat)[len(panels):]:

@@ -215,6 +215,20 @@ def test_cli_writes_a_run_with_real_data_mixing(tmp_path):
     assert (out / "metrics.npz").read_bytes() == before
 
 
+@pytest.mark.slow
+def test_cli_runs_on_a_data_file_with_a_schedule(tmp_path):
+    points = np.concatenate([np.random.default_rng(0).normal(size=(150, 2)) + s for s in (-2.0, 2.0)])
+    np.save(tmp_path / "points.npy", points)
+    out = tmp_path / "run"
+    rc = cli.main(["gmm", "--data", str(tmp_path / "points.npy"), "--schedule", "linear", "--samples", "100",
+                   "--generations", "2", "--chains", "2", "--out", str(out), "--no-progress"])
+    assert rc == 0 and (out / "gmm_scatter.png").is_file()
+    config = json.loads((out / "config.json").read_text())
+    assert config["samples"] == 300 and config["heldout_source"] == "data"
+    assert config["process"]["schedule"]["kind"] == "linear"
+    np.testing.assert_allclose(np.load(out / "trajectory.npz")["real_data"], points)
+
+
 # ---- bad input ------------------------------------------------------------------------------------
 
 
