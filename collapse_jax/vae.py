@@ -381,7 +381,9 @@ def plot(result: SimulationResult, outdir: Path) -> list[Path]:
     for t, imgs in enumerate(grids):
         path = outdir / f"samples_gen{t:03d}.png"
         buf = io.BytesIO()
-        plt.imsave(buf, _tile(imgs, 8), cmap="gray", vmin=0.0, vmax=1.0, format="png")
+        tile = _tile(imgs, 8)
+        scale = max(1, 320 // tile.shape[1])  # nearest-neighbour upscaling, so 8x8 digits stay visible
+        plt.imsave(buf, tile.repeat(scale, 0).repeat(scale, 1), cmap="gray", vmin=0.0, vmax=1.0, format="png")
         atomic_write_bytes(path, buf.getvalue())
         written.append(path)
 
