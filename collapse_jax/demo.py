@@ -1,39 +1,39 @@
-"""``collapse-jax demo``: the built-in default runs, each writing its run directory with plots."""
+"""``collapse-jax demo``: the built-in default runs, one per family, each through its own CLI and
+writing its run directory with plots under ``--out``. Each takes seconds to a few minutes on a
+laptop CPU."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import time
 from pathlib import Path
 
 from .cli import prepare_out
 
-
-def _discrete(out: Path, progress: bool) -> None:
-    from . import discrete
-
-    r = discrete.simulate("zipf:1.1", states=100, samples=1000, generations=500, chains=2000, seed=0,
-                          progress=progress)
-    r.save(out / "discrete", overwrite=True, plot=discrete.plot_run)
-    discrete.print_summary(r)
-
-
-# Each family contributes a demo if it defines ``demo(out_dir, progress)``.
-FAMILY_DEMOS = ("gaussian", "gmm", "vae")
+# (family, arguments of its subcommand): small enough for a CPU, large enough to show the effect.
+DEMOS = (
+    ("discrete", ["--states", "100", "--init", "zipf:1.1", "--samples", "1000", "--generations", "500",
+                  "--chains", "2000"]),
+    ("gaussian", ["--dim", "2", "--samples", "20", "--generations", "300", "--chains", "2000",
+                  "--compare-schedules"]),
+    ("gmm", ["--preset", "blob", "--chains", "8", "--generations", "500"]),
+    ("vae", ["--dataset", "digits", "--generations", "3", "--epochs", "10"]),
+)
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from .cli import main
+
     out = Path(prepare_out(args.out, args.overwrite))
-    progress = not args.no_progress
-    _discrete(out, progress)
-    for name in FAMILY_DEMOS:
-        try:
-            module = importlib.import_module(f"collapse_jax.{name}")
-        except ModuleNotFoundError:
-            continue
-        if hasattr(module, "demo"):
-            module.demo(out / name, progress)
-    print(f"wrote {out}: one folder per family, each with config.json, metrics.npz, summary.csv and PNG plots")
+    extra = (["--overwrite"] if args.overwrite else []) + (["--no-progress"] if args.no_progress else [])
+    for family, argv in DEMOS:
+        print(f"\n== demo: collapse-jax {family} {' '.join(argv)}", flush=True)
+        start = time.perf_counter()
+        code = main([family, *argv, "--out", str(out / family), *extra])
+        if code:
+            return code
+        print(f"== {family} done in {time.perf_counter() - start:.0f} s", flush=True)
+    print(f"\nwrote {out}: one folder per family, each with config.json, metrics.npz, summary.csv and PNG plots")
     return 0
 
 
