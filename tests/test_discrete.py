@@ -169,3 +169,18 @@ def test_cli_run_and_bad_input(tmp_path, capsys):
     assert "states must be >= 2" in err and "Traceback" not in err
     assert cli.main(["discrete", "--gamma", "0.2", "--alpha", "0.9", "--out", str(tmp_path / "y")]) == 2
     assert not (tmp_path / "y").exists()  # nothing written on bad input
+
+
+def test_initial_distributions(tmp_path):
+    path = tmp_path / "counts.txt"
+    path.write_text("3, 1\n0 4\n")
+    assert np.allclose(discrete.initial_distribution(f"counts:{path}"), [0.375, 0.125, 0.0, 0.5])
+    zipf = discrete.initial_distribution("zipf:1", 3)
+    assert np.allclose(zipf, np.array([1, 1 / 2, 1 / 3]) / (1 + 1 / 2 + 1 / 3))
+    assert np.allclose(discrete.initial_distribution("uniform", 4), 0.25)
+    (tmp_path / "bad.txt").write_text("1 x 2")
+    with pytest.raises(InputError, match="numbers only"):
+        discrete.initial_distribution(f"counts:{tmp_path / 'bad.txt'}")
+    (tmp_path / "zero.txt").write_text("0 0")
+    with pytest.raises(InputError, match="all zero"):
+        discrete.initial_distribution(f"counts:{tmp_path / 'zero.txt'}")
