@@ -124,8 +124,18 @@ def metrics_of(p_CxK: jax.Array, p0_K: jax.Array, tail_K: jax.Array) -> dict[str
     }
 
 
+def _per_row(v: jax.Array) -> jax.Array:
+    """A scalar, or a per-chain (C,) array as a (C, 1) column, to broadcast against (C, K)."""
+    v = jnp.asarray(v)
+    return v[..., None] if v.ndim else v
+
+
 def make_step(process: Process, p0_K: jax.Array, tail_K: jax.Array):
-    """The pure generation step ``step(keys_C, state, x) -> (state, metrics)``."""
+    """The pure generation step ``step(keys_C, state, x) -> (state, metrics)``.
+
+    ``x['m']`` (and ``x['pool']``) may be scalars or per-chain (C,) arrays, the mixing weights
+    Python floats or (C, 1) arrays and ``p0_K``/``tail_K`` (K,) or (C, K): the sweep runs many
+    grid points as the chains of one kernel this way."""
     mix = process.mixing
     workflow = process.workflow
     p0_alive = p0_K > 0
@@ -137,7 +147,7 @@ def make_step(process: Process, p0_K: jax.Array, tail_K: jax.Array):
         fdt = q.dtype
         if workflow == "replace":
             pool = state.pool
-            model = counts.astype(fdt) / m.astype(fdt)
+            model = counts.astype(fdt) / _per_row(m).astype(fdt)
         else:
             pool = state.pool + counts
             if workflow == "accumulate":
@@ -146,7 +156,7 @@ def make_step(process: Process, p0_K: jax.Array, tail_K: jax.Array):
                 sub_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys_C, 1)
                 fit_counts = samplers.multivariate_hypergeometric(sub_keys, m, pool, dtype=fdt)
                 size = m
-            model = fit_counts.astype(fdt) / size.astype(fdt)
+            model = fit_counts.astype(fdt) / _per_row(size).astype(fdt)
         metrics = metrics_of(model, p0_K, tail_K)
         gen = (t + 1).astype(jnp.int32)
         absorbed_at = jnp.where((state.absorbed_at < 0) & (metrics["absorbed"] > 0), gen, state.absorbed_at)

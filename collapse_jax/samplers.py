@@ -9,8 +9,9 @@ lane of the batch accepts; ``multinomial`` then calls it K times in sequence. He
   or n = 0 are finished before the first iteration (the absorbed states of a collapsed chain).
 - Uniforms come from a counter-based hash (Threefry-2x32) of (chain key, tree node, attempt), so
   every draw is addressable and no lane's randomness depends on the batch it sits in.
-- ``multinomial`` draws conditional binomials category by category (a ``lax.scan``, each step
-  batched over chains): K - 1 binomials per chain, so its cost is O(K) and independent of n.
+- ``multinomial`` draws conditional binomials, first over about sqrt(K) blocks of categories,
+  then within all blocks at once (two ``lax.scan``s, each step batched over chains): about
+  K + sqrt(K) binomials per chain, so its cost is O(K) and independent of n.
 - ``multivariate_hypergeometric`` (drawing without replacement from a pool of counts) uses the
   same scan with exact hypergeometric splits.
 
@@ -225,15 +226,16 @@ def _btrs(n, p, uniforms: LaneUniforms, u0, v0, todo):
 
         state = (jnp.asarray(1, jnp.uint32), jnp.zeros_like(sub[0]), ~live)
         sub_k = lax.while_loop(cond, body, state)[1]
-        # Padding slots point at lane 0 with live = False and write back lane 0's own value.
-        return k.at[index].set(jnp.where(live, sub_k, k[index])), accepted.at[index].max(live)
+        # Padding slots hold the out-of-range index `lanes` (gathers clamp it; these scatters drop
+        # it), so they never race a live lane 0 for its slot (a duplicate index writes either value).
+        return k.at[index].set(sub_k, mode="drop"), accepted.at[index].max(live, mode="drop")
 
     def keep(k, accepted, index, live):
         return k, accepted
 
     buffer = min(lanes, lanes // 2 + 128)
     rejected = ~accepted
-    index = jnp.nonzero(rejected, size=buffer, fill_value=0)[0]
+    index = jnp.nonzero(rejected, size=buffer, fill_value=lanes)[0]
     live = jnp.arange(buffer) < rejected.sum()
     k, accepted = lax.cond(jnp.any(rejected), retry_until_accepted, keep, k, accepted, index, live)
     overflow = ~accepted  # more rejections than the buffer held: astronomically rare, still exact
@@ -281,30 +283,49 @@ def binomial(key: jax.Array, n, p, shape=None) -> jax.Array:
 # Multinomial and multivariate hypergeometric by conditional splits over categories
 
 
-def _split_categories(keys_C, total_C, mass_CxK, split_fn, fdt):
-    """Counts for K categories per row: ``lax.scan`` over categories, each step batched over rows.
+def _scan_categories(kd_R2, node_base_R, total_R, mass_RxK, split_fn, fdt):
+    """One conditional split per category, ``lax.scan``-ed over categories and batched over rows.
 
-    Step k draws count_k = split_fn(n_left, mass_k, mass_after_k, uniforms): Binomial(n_left,
-    mass_k / (mass_k + mass_after)) for sampling with replacement, Hypergeometric for without.
-    The last category takes what is left. Category k of row c draws from (keys_C[c], k) alone.
-    Scanning (rather than unrolling) keeps one compiled copy of the sampler whatever K is.
+    Step k draws count_k = split_fn(n_left, mass_k, mass_after_k, uniforms) (Binomial(n_left,
+    mass_k / (mass_k + mass_after)) with replacement, Hypergeometric without) and the last
+    category takes what is left. Row r's step k draws from (kd_R2[r], node_base_R[r] + k) alone.
     """
-    chains, categories = mass_CxK.shape
-    kd = jax.random.key_data(keys_C).astype(jnp.uint32).reshape(chains, -1)
+    rows, categories = mass_RxK.shape
     # Mass strictly after each category, summed from the small end (accurate for long tails).
-    after_CxK = jnp.flip(jnp.cumsum(jnp.flip(mass_CxK, -1), -1), -1) - mass_CxK
-    after_CxK = jnp.maximum(after_CxK, 0)
+    after_RxK = jnp.maximum(jnp.flip(jnp.cumsum(jnp.flip(mass_RxK, -1), -1), -1) - mass_RxK, 0)
 
     def step(n_left, x):
         k, mass, after = x
-        node = jnp.full((chains,), k, jnp.uint32)
-        count = split_fn(n_left, mass, after, LaneUniforms(kd[:, 0], kd[:, -1], node, fdt))
-        count = jnp.where(k == categories - 1, n_left, count)
+        uniforms = LaneUniforms(kd_R2[:, 0], kd_R2[:, -1], node_base_R + k, fdt)
+        count = jnp.where(k == categories - 1, n_left, split_fn(n_left, mass, after, uniforms))
         return n_left - count, count
 
-    xs = (jnp.arange(categories, dtype=jnp.uint32), mass_CxK.T, after_CxK.T)
-    _, counts_KxC = lax.scan(step, total_C, xs)
-    return counts_KxC.T
+    xs = (jnp.arange(categories, dtype=jnp.uint32), mass_RxK.T, after_RxK.T)
+    return lax.scan(step, total_R, xs)[1].T
+
+
+def _split_categories(keys_C, total_C, mass_CxK, split_fn, fdt):
+    """Counts for K categories per chain, in two stages of about sqrt(K) sequential steps each.
+
+    The categories are cut into B blocks of S (B·S >= K, zero-padded): a scan over the B blocks
+    draws each block's count, then one scan over the S positions splits all blocks of all chains
+    at once. That is B + S sequential steps instead of K, each over more lanes, and one compiled
+    copy of each stage whatever K is. Node ids (block b: b; position s of block b: B + b·S + s)
+    tie every draw to its chain key, so chain c's counts do not depend on how many chains run.
+    """
+    chains, categories = mass_CxK.shape
+    kd = jax.random.key_data(keys_C).astype(jnp.uint32).reshape(chains, -1)
+    block = max(1, math.isqrt(categories - 1) + 1) if categories > 16 else categories
+    blocks = -(-categories // block)
+    padded = jnp.pad(mass_CxK, ((0, 0), (0, blocks * block - categories))).reshape(chains, blocks, block)
+    if blocks == 1:
+        return _scan_categories(kd, jnp.zeros(chains, jnp.uint32), total_C, mass_CxK, split_fn, fdt)
+    block_counts = _scan_categories(kd, jnp.zeros(chains, jnp.uint32), total_C, padded.sum(-1), split_fn, fdt)
+    kd_rows = jnp.repeat(kd, blocks, axis=0)
+    base = jnp.tile(jnp.arange(blocks, dtype=jnp.uint32) * block + blocks, chains)
+    counts = _scan_categories(kd_rows, base, block_counts.reshape(-1), padded.reshape(chains * blocks, block),
+                              split_fn, fdt)
+    return counts.reshape(chains, blocks * block)[:, :categories]
 
 
 def _binomial_split(n, mass, after, uniforms):
