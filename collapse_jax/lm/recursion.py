@@ -547,8 +547,8 @@ class _Chain:
             model, history = self.train(g, train, partial, label)
             from .weights import export_model
 
+            atomic_write_json(partial / "history.json", history)  # before the model: its presence means done
             export_model(model, partial / "model", tokenizer=self.run_.tokenizer)
-            atomic_write_json(partial / "history.json", history)
             timings["train_s"] = timings.get("train_s", 0.0) + time.perf_counter() - t0
             atomic_write_json(partial / "timings.json", timings)
             (partial / "train_state.npz").unlink(missing_ok=True)
@@ -589,9 +589,10 @@ class _Chain:
                    "epochs": setting_epochs(cfg, self.setting), **history, **evaluation,
                    "kept_original": int(kept.size), "train_blocks": int(train.shape[0]), "timings": timings}
         atomic_write_json(partial / "metrics.json", metrics)
+        final = self.gen_dir(g)
+        os.replace(partial, final)  # the generation is complete from here on
         for name in ("generated.partial.npz", "scores.npz", "eval.json", "history.json", "timings.json"):
-            (partial / name).unlink(missing_ok=True)
-        os.replace(partial, self.gen_dir(g))
+            (final / name).unlink(missing_ok=True)  # working files (a kill here only leaves them behind)
         bar.checkpoint(f"{label}: done")
 
     # ---------------------------------------------------------------- training
