@@ -2,7 +2,8 @@
 
     python -m theory                     # test size (seconds to minutes)
     python -m theory --only discrete     # one family, or any substring of check names
-    python -m theory --full --report runs/theory-report   # large chain counts, CSV + figure
+    python -m theory --full              # large chain counts; report (table, CSV, z-score figure)
+                                         # in runs/theory-report (or --report DIR)
 """
 
 from __future__ import annotations
@@ -58,6 +59,31 @@ def write_report(rows, directory: Path, z_max: float) -> None:
     ax.set(xlabel="z = (simulated − exact) / standard error", title="Theorem catalogue: exact identities")
     ax.invert_yaxis()
     plots.save(fig, directory / "zscores.png")
+    write_markdown(rows, directory / "report.md", z_max)
+
+
+def write_markdown(rows, path: Path, z_max: float) -> None:
+    """report.md: the table (one row per compared number) and the z-score figure, for the README."""
+    import platform
+
+    from collapse_jax.rundir import atomic_write_text, versions
+
+    passed = sum(r.passed(z_max) for r in rows)
+    v = versions()
+    lines = [
+        "# Theorem catalogue report", "",
+        f"{passed} of {len(rows)} comparisons pass (exact identities: |z| <= {z_max}; approximations: relative "
+        f"error within their stated tolerance). jax {v.get('jax', '?')} on {v.get('backend', '?')}, "
+        f"{platform.machine()}; written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
+        "![z-scores of the exact identities](zscores.png)", "",
+        "| check | quantity | simulated | ± se | predicted | z / rel. err. | ok |",
+        "|---|---|---:|---:|---:|---:|:-:|",
+    ]
+    for r in rows:
+        score = f"{r.z:.2f}" if r.exact else f"{100 * r.rel_err:.2f}% (approx.)"
+        lines.append(f"| {r.check} | {r.label.replace('|', '/')} | {r.simulated:.6g} | {r.se:.3g} | "
+                     f"{r.predicted:.6g} | {score} | {'yes' if r.passed(z_max) else '**NO**'} |")
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 def main(argv=None) -> int:
@@ -66,13 +92,15 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default=None, help="substring of check names, e.g. 'discrete'")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--z-max", type=float, default=4.0, help="|z| above this fails an exact identity")
-    parser.add_argument("--report", default=None, help="directory for theory.csv and zscores.png")
+    parser.add_argument("--report", default=None, help="directory for theory.csv, zscores.png and report.md")
     args = parser.parse_args(argv)
     scale = Scale(factor=25 if args.full else 1, seed=args.seed)
+    if args.full and args.report is None:
+        args.report = "runs/theory-report"  # the full catalogue always leaves its report
     rows, failures = run(args.only, scale, args.z_max)
     if args.report:
         write_report(rows, Path(args.report), args.z_max)
-        print(f"wrote {args.report}/theory.csv and zscores.png")
+        print(f"wrote {args.report}/theory.csv, zscores.png and report.md")
     print(f"{len(rows) - len(failures)} passed, {len(failures)} failed")
     return 1 if failures else 0
 
