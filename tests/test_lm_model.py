@@ -89,7 +89,7 @@ def test_init_model_matches_transformers_layout():
 
 
 def test_dropout_only_in_train_mode():
-    config = ModelConfig(vocab_size=64, hidden_size=32, num_layers=2, num_heads=4, ffn_dim=48, max_positions=32)
+    config = ModelConfig(vocab_size=64, hidden_size=16, num_layers=1, num_heads=2, ffn_dim=16, max_positions=16)
     model = init_model(config, seed=0)
     ids = prompts(2, 8, 64)
     key = jax.random.key(0)
@@ -132,6 +132,15 @@ def test_config_round_trips_through_transformers():
     config = ModelConfig(vocab_size=64, hidden_size=32, num_layers=3, num_heads=4, ffn_dim=8, max_positions=16)
     hf = transformers.OPTConfig(**config.to_hf()).to_dict()
     assert ModelConfig.from_hf(hf) == config
+
+
+def test_bad_forward_inputs():
+    config = ModelConfig(vocab_size=64, hidden_size=16, num_layers=1, num_heads=2, ffn_dim=16, max_positions=8)
+    model = init_model(config)
+    with pytest.raises(InputError, match="exceed the position table"):
+        forward(model, np.full((1, 9), 5))
+    with pytest.raises(InputError, match="outside"):
+        forward(model, np.array([[2, 64]]))
 
 
 def test_flops_per_token_formula():

@@ -28,6 +28,7 @@ from flax import nnx
 
 from ..errors import InputError, as_float, as_int
 from .model import OPT, KVCache, init_cache
+from .sharding import data_mesh, replicate, shard_batch
 
 NEG_BIG = -1.0e9  # HF's "impossible" beam score
 
@@ -253,7 +254,9 @@ def generate(model: OPT, prompt_ids_BxT, attention_mask_BxT=None, *, max_new_tok
     graphdef, params = nnx.split(model)
     if key is None:
         key = jax.random.key(0)
-    return _generate_jit(graphdef, params, prompt, mask, key, s)
+    mesh = data_mesh()  # several devices: prompts split over them, parameters replicated
+    prompt, mask = shard_batch((prompt, mask), mesh)
+    return _generate_jit(graphdef, replicate(params, mesh), prompt, mask, key, s)
 
 
 # --------------------------------------------------------------------------- beam search
@@ -391,4 +394,6 @@ def beam_search(model: OPT, prompt_ids_BxT, attention_mask_BxT=None, *, num_beam
         raise InputError(f"num_beams={num_beams} exceeds the vocabulary size {model.config.vocab_size}")
     prompt, mask = _check_prompt(model, prompt_ids_BxT, attention_mask_BxT, s.max_new_tokens)
     graphdef, params = nnx.split(model)
-    return _beam_search_jit(graphdef, params, prompt, mask, s)
+    mesh = data_mesh()
+    prompt, mask = shard_batch((prompt, mask), mesh)
+    return _beam_search_jit(graphdef, replicate(params, mesh), prompt, mask, s)

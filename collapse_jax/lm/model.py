@@ -302,6 +302,9 @@ class OPT(nnx.Module):
                       dropout_key=None):
         """Final-LayerNorm hidden states (B, T, D) and the updated cache (None without one)."""
         b, t = input_ids_BxT.shape
+        if t > self.config.max_positions:
+            raise InputError(f"{t} tokens exceed the position table (max_position_embeddings="
+                             f"{self.config.max_positions})")
         mask_BxT = (jnp.ones((b, t), bool) if attention_mask_BxT is None
                     else jnp.asarray(attention_mask_BxT).astype(bool))
         if cache is None:
@@ -370,6 +373,11 @@ def _forward_jit(graphdef, params, input_ids_BxT, attention_mask_BxT):
 def forward(model: OPT, input_ids_BxT, attention_mask_BxT=None) -> jax.Array:
     """Jitted eval-mode logits (B, T, V); compiled once per graph and input shape."""
     ids = jnp.asarray(input_ids_BxT, jnp.int32)
+    if ids.ndim != 2:
+        raise InputError(f"input_ids must have shape (batch, length), got {tuple(ids.shape)}")
+    lo, hi = int(jnp.min(ids)), int(jnp.max(ids))
+    if lo < 0 or hi >= model.config.vocab_size:
+        raise InputError(f"input_ids contain ids outside [0, {model.config.vocab_size}): min {lo}, max {hi}")
     mask = None if attention_mask_BxT is None else jnp.asarray(attention_mask_BxT, jnp.int32)
     graphdef, params = nnx.split(model)
     if not model.layers[0].dropout.deterministic:

@@ -30,13 +30,19 @@ IGNORE_INDEX = -100
 
 
 def token_nll(logits_BxTxV, labels_BxT, ignore_index: int = IGNORE_INDEX):
-    """Per-position negative log-likelihood of the *next* token and its validity mask, both (B, T-1)."""
-    targets_BxT1 = labels_BxT[:, 1:]
-    valid_BxT1 = targets_BxT1 != ignore_index
-    log_probs = jax.nn.log_softmax(logits_BxTxV[:, :-1].astype(jnp.float32), axis=-1)
-    safe_BxT1 = jnp.where(valid_BxT1, targets_BxT1, 0)
-    nll_BxT1 = -jnp.take_along_axis(log_probs, safe_BxT1[..., None], axis=-1)[..., 0]
-    return jnp.where(valid_BxT1, nll_BxT1, 0.0), valid_BxT1
+    """Per-position negative log-likelihood of the *next* token and its validity mask, both (B, T-1).
+
+    Computed as ``logsumexp(logits) - logits[target]`` with the labels (not the big logits) shifted,
+    so no (B, T, V) log-probability array or shifted copy of the logits is materialised.
+    """
+    b = labels_BxT.shape[0]
+    targets_BxT = jnp.concatenate([labels_BxT[:, 1:], jnp.full((b, 1), ignore_index, labels_BxT.dtype)], axis=1)
+    valid_BxT = targets_BxT != ignore_index
+    logits_BxTxV = logits_BxTxV.astype(jnp.float32)
+    safe_BxT = jnp.where(valid_BxT, targets_BxT, 0)
+    target_logit_BxT = jnp.take_along_axis(logits_BxTxV, safe_BxT[..., None], axis=-1)[..., 0]
+    nll_BxT = jax.nn.logsumexp(logits_BxTxV, axis=-1) - target_logit_BxT
+    return jnp.where(valid_BxT, nll_BxT, 0.0)[:, :-1], valid_BxT[:, :-1]
 
 
 def causal_lm_loss(logits_BxTxV, labels_BxT, ignore_index: int = IGNORE_INDEX):
