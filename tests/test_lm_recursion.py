@@ -234,3 +234,26 @@ def test_bad_input_is_one_message_and_exit_code_2(tmp_path, capsys):
     assert _cli("--preset", "smoke", "--data", corpus, "--out", keep) == 2
     assert "not an lm run directory" in capsys.readouterr().err
     assert (keep / "notes.txt").read_text() == "mine"
+
+
+def test_pretrained_model_directory_previous_init_and_original_prompts(smoke, tmp_path):
+    """The paper preset's path offline: a local Hugging Face OPT directory (with its tokenizer) as
+    the base model, each generation starting from the previous one, prompts from the real blocks."""
+    from collapse_jax.lm import load_model
+
+    out, corpus, _ = smoke
+    base = out / "setting1" / "seed0" / "gen_00" / "model"  # an exported HF directory, tokenizer included
+    run = tmp_path / "run"
+    _run(run, corpus, settings=["2"], init="previous", prompts="original",
+         model={"source": str(base)}, tokenizer={"source": "model"})
+    real = np.load(run / "data.npz")["train"]
+    with np.load(run / "setting2/seed0/gen_00/data.npz") as z:
+        gen0 = z["generated"]
+    with np.load(run / "setting2/seed0/gen_01/data.npz") as z:
+        gen1 = z["generated"]
+    assert gen0.shape == gen1.shape == real.shape
+    m1, _ = load_model(run / "setting2/seed0/gen_01/model")
+    from collapse_jax.lm.recursion import continue_blocks, resolve_config
+
+    cfg = resolve_config("smoke", data={"source": str(corpus), "train": "auto", "valid": "auto", "test": "auto"})
+    assert np.array_equal(continue_blocks(m1, real[:8], cfg), gen1[:8])  # generation 1 prompted by real blocks

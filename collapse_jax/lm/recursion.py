@@ -469,10 +469,10 @@ class Run:
     def run(self, *, progress: bool = True, hook: Callable[[str], None] | None = None) -> dict[str, Any]:
         try:
             self.prepare()
-        except InputError:
+        except InputError as err:
             if self._fresh:  # bad data or options: leave no half-made run directory behind
                 shutil.rmtree(self.out, ignore_errors=True)
-            raise
+            raise InputError(" ".join(str(err).split())) from None  # one line, whatever the library said
         total, done = self._total_units()
         bar = _Progress(total, progress, hook)
         bar.advance(done)
@@ -839,7 +839,9 @@ def plot(out: Path, rows: Sequence[Mapping[str, Any]]) -> None:
             ax.hist(values[g], bins=bins, histtype="step", density=True, lw=1.2,
                     color=cmap(g / max(1, len(gens) - 1)), label="Real" if g == 0 else f"gen {g}")
         ax.set_xscale("log")
-        ax.set_xlabel("perplexity of generated data (scored by the generation-0 model)")
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
+        ax.set_xlim(10 ** math.floor(math.log10(lo)), 10 ** math.ceil(math.log10(hi * 1.0001)))
+        ax.set_xlabel("per-sequence perplexity under the gen-0 model")
         ax.set_ylabel("density")
         ax.set_title(f"setting {setting}, seed {seed}", fontsize=10)
         ax.legend(fontsize=7, ncol=2)
