@@ -118,3 +118,19 @@ def test_log_binomial_pmf_is_accurate_in_float32():
                                                jnp.asarray(p, jnp.float32)))
     ref = stats.binom.logpmf(k, n, p)
     assert np.allclose(got, ref, rtol=2e-5, atol=2e-5)
+
+
+def test_multinomial_two_stage_path_marginals_and_covariance():
+    # K > 16 cuts categories into blocks: every marginal must still be Binomial(n, p_k) and
+    # categories in different blocks must keep the multinomial covariance -n p_i p_j.
+    k, n, rows = 23, 50, 40_000
+    p = np.arange(1, k + 1, dtype=np.float64) ** -1.1
+    p /= p.sum()
+    counts = np.asarray(samplers.multinomial(_keys(rows, 5), n, jnp.broadcast_to(jnp.asarray(p, jnp.float32), (rows, k))))
+    assert np.all(counts.sum(1) == n)
+    for i in (0, 6, 11, 22):
+        assert chi2_pvalue(counts[:, i], lambda x: stats.binom.pmf(x, n, p[i])) > 1e-4
+    i, j = 0, 13
+    prod = (counts[:, i] - n * p[i]) * (counts[:, j] - n * p[j])
+    z = (prod.mean() + n * p[i] * p[j]) / (prod.std(ddof=1) / np.sqrt(rows))
+    assert abs(z) < 4
