@@ -92,14 +92,17 @@ def test_resume_after_interruptions_reproduces_the_run_exactly(smoke, tmp_path):
         pass
 
     out = tmp_path / "run"
-    labels = []
-    for stop_at in (3, 9, None):  # mid-training of generation 0, then mid-way through setting 1 gen 1 ...
+    labels, stops = [], []
+    # after epoch 1 of 2 (mid-training), after generation 1's model export, after the first
+    # generated chunk (mid-generation), then to the end
+    for stop_at in (1, 9, 2, None):
         count = [0]
 
         def hook(label, stop_at=stop_at):
             labels.append(label)
             count[0] += 1
             if stop_at is not None and count[0] == stop_at:
+                stops.append(label)
                 raise Stop(label)
 
         if stop_at is None:
@@ -107,7 +110,8 @@ def test_resume_after_interruptions_reproduces_the_run_exactly(smoke, tmp_path):
         else:
             with pytest.raises(Stop):
                 _run(out, corpus, hook=hook)
-    assert any("epoch" in s for s in labels) and any("generated" in s for s in labels)
+    assert stops == ["setting 1 seed 0 gen 0: epoch 0", "setting 1 seed 0 gen 1: model",
+                     "setting 1 seed 0 gen 1: generated 8"]
     assert _files(out) == _files(reference)
     assert _metrics(out) == _metrics(reference)
 
