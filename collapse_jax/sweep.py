@@ -843,20 +843,28 @@ def run_cli(args: argparse.Namespace) -> int:
     print(f"sweep {out}: {len(res.points)} points, {res.stats['new_chunks']} new and "
           f"{res.stats['resumed_chunks']} resumed chunks; wrote {', '.join(res.stats['wrote'])}")
     if args.plot:
-        figure = _experiment_plot(res) or plot_generic(res, res.out)
+        figure = _experiment_plot(res, Path(args.config)) or plot_generic(res, res.out)
         print(f"wrote {figure}")
     return 0
 
 
-def _experiment_plot(res: SweepResult):
+def _experiment_plot(res: SweepResult, config_path: Path):
+    """The figure of an ``experiments/`` config (its package sits next to the config file)."""
+    import importlib
+    import sys
+
     name = res.config.get("experiment")
-    if not name:
+    package = config_path.resolve().parent
+    if not name or not (package / "__init__.py").exists():
         return None
+    sys.path.insert(0, str(package.parent))
     try:
-        import experiments
+        module = importlib.import_module(package.name)
     except ImportError:
         return None
-    return experiments.plot(name, res)
+    finally:
+        sys.path.remove(str(package.parent))
+    return module.plot(name, res) if hasattr(module, "plot") else None
 
 
 __all__ = ["run", "load", "load_config", "load_chains", "points_of", "plan_chunks", "finalize", "SweepResult",

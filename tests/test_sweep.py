@@ -120,6 +120,16 @@ def test_corrupt_chunk_refused_and_kept(tmp_path):
     with pytest.raises(InputError, match="chunk-000000.npz is unreadable"):
         sweep.run(CFG, out, progress=False)
     assert chunk.read_bytes() == b"not a zip"
+    (out / "sweep.json").write_text("{ truncated")
+    with pytest.raises(InputError, match="sweep.json is unreadable"):
+        sweep.run(CFG, out, progress=False)
+    stranger = tmp_path / "stranger"
+    stranger.mkdir()
+    (stranger / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="not empty and has no sweep.json"):
+        sweep.run(CFG, stranger, progress=False)
+    with pytest.raises(InputError, match="not a sweep directory"):
+        sweep.load(stranger)
 
 
 @pytest.mark.parametrize("edit, message", [
