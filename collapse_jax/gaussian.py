@@ -460,10 +460,16 @@ def _make_step_stats(d, dtype, proc: Process, ref, metrics, record_chains):
     return _wrap_step(one, metrics, record_chains)
 
 
+def _x_axes(x):
+    """vmap axes of the per-generation inputs: scalars are shared, (C,) arrays are per chain (the
+    sweep runs grid points that differ in M or estimator as the chains of one kernel this way)."""
+    return {k: (0 if jnp.ndim(v) else None) for k, v in x.items()}
+
+
 def _wrap_step(one, metrics, record_chains):
     def step(keys_C, state, x):
         mu, U, ell = state
-        mu, U, ell = jax.vmap(one, in_axes=(0, 0, 0, 0, None))(keys_C, mu, U, ell, x)
+        mu, U, ell = jax.vmap(one, in_axes=(0, 0, 0, 0, _x_axes(x)))(keys_C, mu, U, ell, x)
         out = jax.vmap(metrics, in_axes=(0, 0, 0, None))(mu, U, ell, x["t"] + 1)
         if record_chains:
             out["_mean"] = mu[:record_chains]

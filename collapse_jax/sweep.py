@@ -17,8 +17,10 @@ generations, chains per point, the seeds and three kinds of parameters:
 **Vectorised.** For the discrete family every grid point with the same state count K, workflow
 and dtype joins one kernel: (grid point × chain) is flattened into the kernel's chain axis and the
 per-point parameters (sample-size schedule, α/β/γ, initial distribution) ride along as per-lane
-arrays. Each such *group* compiles once. Gaussian points run one compiled kernel per point (their
-non-shape parameters are not yet a vectorised axis).
+arrays. Each such *group* compiles once. Gaussian points that share d, D_0, workflow, α/γ and
+sampler form one group the same way, with the schedule and the estimator per lane (γ changes the
+Gaussian step's code, so each γ is its own group); ``accumulate-subsample`` keeps an explicit
+pool per chain and runs one kernel per point.
 
 **Addressable.** Chain c of a point uses ``fold_in(key(rng_seed), c)`` where ``rng_seed`` is
 derived from (seed, the point's parameters) (``streams = "independent"``, the default) or is the
@@ -259,7 +261,11 @@ def _resolve_gaussian(params: Mapping[str, Any], cfg: Mapping[str, Any]):
     proc = Process.resolve(samples=params["samples"], generations=cfg["generations"], schedule=params["schedule"],
                            workflow=params["workflow"], alpha=params["alpha"], gamma=params["gamma"])
     gaussian._check_sizes(proc.sizes(), d, params["estimator"], proc.workflow)
-    return SimpleNamespace(original=orig, process=proc, group=("gaussian", id(params)))
+    shared = tuple((k, json.dumps(params[k], default=str)) for k in sorted(params)
+                   if k not in ("samples", "schedule", "estimator"))
+    vectorised = proc.workflow != "accumulate-subsample"  # its explicit pool is per point
+    return SimpleNamespace(original=orig, process=proc, sizes=proc.sizes(), estimator=params["estimator"],
+                           group=("gaussian", shared) if vectorised else ("gaussian-point", id(params)))
 
 
 _RESOLVE = {"discrete": _resolve_discrete, "gaussian": _resolve_gaussian}
@@ -277,12 +283,14 @@ def plan_chunks(cfg: Mapping[str, Any], points: Sequence[Point]) -> list[dict[st
     chains, budget = cfg["chains"], cfg["chunk_lanes"]
     groups: dict[Any, list[int]] = {}
     for p in points:
-        key = p.resolved.group if cfg["family"] == "discrete" else ("gaussian", p.index)
+        key = p.resolved.group
+        if key[0] == "gaussian-point":
+            key = ("gaussian-point", p.index)
         groups.setdefault(key, []).append(p.index)
     chunks: list[dict[str, Any]] = []
-    for gi, members in enumerate(groups.values()):
-        if cfg["family"] == "gaussian" or chains >= budget:
-            width = chains if cfg["family"] == "gaussian" else budget
+    for gi, (key, members) in enumerate(groups.items()):
+        if key[0] == "gaussian-point" or chains >= budget:
+            width = chains if key[0] == "gaussian-point" else budget
             for idx in members:
                 for first in range(0, chains, width):
                     chunks.append({"group": gi, "pieces": [[idx, first, min(width, chains - first)]]})
@@ -293,8 +301,10 @@ def plan_chunks(cfg: Mapping[str, Any], points: Sequence[Point]) -> list[dict[st
     width: dict[int, int] = {}
     for c in chunks:
         width[c["group"]] = max(width.get(c["group"], 0), sum(n for _, _, n in c["pieces"]))
+    kinds = list(groups)
     for i, c in enumerate(chunks):
         c["id"] = i
+        c["kind"] = kinds[c["group"]][0]
         c["width"] = width[c["group"]]  # every chunk of a group runs padded to this: one compile per group
     return chunks
 
@@ -378,13 +388,8 @@ def _run_discrete_chunk(cfg, points: Sequence[Point], chunk, bar) -> dict[str, n
 
     from . import discrete, engine
 
-    lane_point = np.concatenate([np.full(n, p, np.int64) for p, _, n in chunk["pieces"]])
-    lane_chain = np.concatenate([np.arange(f, f + n, dtype=np.int64) for _, f, n in chunk["pieces"]])
-    n_lanes = lane_point.size
-    L = _padded_lanes(max(n_lanes, chunk.get("width", n_lanes)))
-    pad = L - n_lanes
-    lane_point_p = np.concatenate([lane_point, np.full(pad, lane_point[-1])])
-    lane_chain_p = np.concatenate([lane_chain, np.full(pad, lane_chain[-1])])
+    lane_point, lane_chain, n_lanes, L = _lane_layout(chunk)
+    lane_point_p, lane_chain_p = _pad(lane_point, L), _pad(lane_chain, L)
     members = sorted(set(lane_point.tolist()))
     first = points[members[0]].resolved
     _, K, workflow, dtype = first.group
@@ -476,7 +481,113 @@ def _run_gaussian_chunk(cfg, points: Sequence[Point], chunk, bar) -> dict[str, n
     return out
 
 
-_RUN_CHUNK = {"discrete": _run_discrete_chunk, "gaussian": _run_gaussian_chunk}
+def _run_gaussian_lanes(cfg, points: Sequence[Point], chunk, bar) -> dict[str, np.ndarray]:
+    """Gaussian points sharing d, D_0, workflow, mixing and sampler as lanes of one kernel: the
+    sample-size schedule and the estimator enter the step as per-lane inputs."""
+    import contextlib
+    import math as _math
+
+    import jax
+    import jax.numpy as jnp
+
+    from . import engine, gaussian
+
+    lane_point, lane_chain, n_lanes, L = _lane_layout(chunk)
+    members = sorted(set(lane_point.tolist()))
+    first = points[members[0]]
+    orig, proc, p = first.resolved.original, first.resolved.process, first.params
+    d, G, every = orig.dim, cfg["generations"], cfg["record_every"]
+    dtype = np.dtype(p["dtype"])
+    ctx = jax.enable_x64(True) if p["dtype"] == "float64" else contextlib.nullcontext()
+    with ctx:
+        U0, ell0 = gaussian._ldl_of(orig.cov)
+        ref = {"mean": jnp.asarray(orig.mean, dtype), "cov": jnp.asarray(orig.cov, dtype),
+               "trace": jnp.asarray(np.trace(orig.cov), dtype), "sigma": jnp.asarray(_math.sqrt(orig.cov[0, 0]), dtype),
+               "U": jnp.asarray(U0, dtype), "ell": jnp.asarray(ell0, dtype), "ell_max": jnp.asarray(ell0.max(), dtype)}
+        metrics_fn = gaussian._make_metrics(ref, d, int(p["spectral_every"]), 0)
+        sizes_max = max(int(points[i].resolved.sizes.max()) for i in members)
+        if p["sampler"] == "stats":
+            step = gaussian._make_step_stats(d, dtype, proc, ref, metrics_fn, 0)
+        else:
+            step = gaussian._make_step_points(d, dtype, proc, ref, metrics_fn, 0, orig, sizes_max, 0)
+        tables: dict[tuple, int] = {}
+        xs_list = []
+        for i in members:
+            r = points[i].resolved
+            key = (r.sizes.tobytes(), r.estimator)
+            if key not in tables:
+                tables[key] = len(xs_list)
+                xs_list.append(gaussian._xs(r.sizes, r.estimator, proc.workflow, dtype))
+        sched = np.asarray([tables[(points[i].resolved.sizes.tobytes(), points[i].resolved.estimator)]
+                            for i in _pad(lane_point, L)], np.int32)
+        tab = {k: np.stack([x[k] for x in xs_list], axis=1) for k in xs_list[0] if k != "t"}  # (G, S)
+        keys = _lane_keys(np.array([points[i].rng_seed for i in _pad(lane_point, L)]), _pad(lane_chain, L))
+        names = tuple(n for n in cfg["metrics"] if n in _gaussian_metric_names(d, int(p["spectral_every"])))
+
+        def generation(carry, y):
+            state, lanes = carry
+            x = {k: y[k][lanes] for k in tab}
+            x["t"] = y["t"]
+            new, _ = step(engine.generation_keys(keys_dev, y["t"]), state, x)
+            new = jax.tree.map(lambda a, b: jnp.where(y["valid"], a, b), new, state)
+            return (new, lanes), None
+
+        def segment(carry, ys):
+            carry, _ = jax.lax.scan(generation, carry, ys)
+            (mu, U, ell), _ = carry
+            m = jax.vmap(metrics_fn, in_axes=(0, 0, 0, None))(mu, U, ell, 0)
+            return carry, {k: m[k] for k in names}
+
+        state = (jnp.broadcast_to(ref["mean"], (L, d)) + 0, jnp.broadcast_to(ref["U"], (L, d, d)) + 0,
+                 jnp.broadcast_to(ref["ell"], (L, d)) + 0)
+        row0 = jax.vmap(metrics_fn, in_axes=(0, 0, 0, None))(*state, 0)
+        carry = (state, jnp.asarray(sched))
+        keys_dev = keys
+        sharding = engine.chain_sharding(L)
+        if sharding is not None:
+            carry = jax.tree.map(lambda a: jax.device_put(a, sharding), carry)
+            keys_dev = jax.device_put(keys, sharding)
+        R = -(-G // every)
+        t = np.arange(R * every, dtype=np.int32)
+        tc = np.minimum(t, G - 1)
+        xs = {k: jnp.asarray(v[tc].reshape(R, every, *v.shape[1:])) for k, v in tab.items()}
+        xs["t"] = jnp.asarray(t.reshape(R, every))
+        xs["valid"] = jnp.asarray((t < G).reshape(R, every))
+        carry, metrics = jax.jit(lambda c, x: jax.lax.scan(segment, c, x))(carry, xs)
+        bar.update(G * n_lanes)
+        out = {k: np.concatenate([np.asarray(row0[k])[None], np.asarray(metrics[k])])[:, :n_lanes].astype(np.float32)
+               for k in names}
+    out["point"] = lane_point
+    out["chain"] = lane_chain
+    return out
+
+
+def _gaussian_metric_names(d: int, spectral_every: int) -> tuple[str, ...]:
+    names = ["mean_sq", "logdet", "trace", "log_trace"]
+    if d == 1:
+        names += ["sigma", "w2"]
+    elif spectral_every > 0:
+        names += ["w2", "log_eig_max", "log_eig_min"]
+    return tuple(names)
+
+
+def _pad(a: np.ndarray, L: int) -> np.ndarray:
+    return np.concatenate([a, np.full(L - a.size, a[-1])])
+
+
+def _lane_layout(chunk):
+    lane_point = np.concatenate([np.full(n, p, np.int64) for p, _, n in chunk["pieces"]])
+    lane_chain = np.concatenate([np.arange(f, f + n, dtype=np.int64) for _, f, n in chunk["pieces"]])
+    n_lanes = lane_point.size
+    return lane_point, lane_chain, n_lanes, _padded_lanes(max(n_lanes, chunk.get("width", n_lanes)))
+
+
+def _run_chunk(cfg, points, chunk, bar):
+    if cfg["family"] == "discrete":
+        return _run_discrete_chunk(cfg, points, chunk, bar)
+    if chunk.get("kind") == "gaussian-point":
+        return _run_gaussian_chunk(cfg, points, chunk, bar)
+    return _run_gaussian_lanes(cfg, points, chunk, bar)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -595,7 +706,7 @@ def run(config: "str | os.PathLike | Mapping[str, Any]", out: "str | os.PathLike
         for c in todo:
             if max_chunks is not None and new >= max_chunks:
                 break
-            data = _RUN_CHUNK[cfg["family"]](cfg, points, c, bar)
+            data = _run_chunk(cfg, points, c, bar)
             data.update(fingerprint=np.asarray(fp), chunk_id=np.asarray(c["id"]),
                         generation=recorded_generations(cfg["generations"], cfg["record_every"]))
             t0 = time.perf_counter()
@@ -649,8 +760,14 @@ def _summary_rows(cfg, pt: Point, data: Mapping[str, np.ndarray], rows: np.ndarr
     base = {"point": pt.index, "seed": pt.seed, "rng_seed": pt.rng_seed, **_flat_params(pt.params)}
     if cfg["family"] == "discrete":
         preds = _discrete_predictions(pt, rows, cache)
-    else:
+    elif any(k.startswith("prediction__") for k in data):
         preds = {k[len("prediction__"):]: (v, "exact") for k, v in data.items() if k.startswith("prediction__")}
+    else:
+        from . import gaussian
+
+        r = pt.resolved
+        preds = {k: (np.asarray(v)[rows], "exact") for k, v in gaussian.predictions(r.original, r.process,
+                                                                                    r.estimator).items()}
     out = []
     for name in cfg["metrics"]:
         if name not in data:

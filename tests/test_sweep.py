@@ -170,12 +170,24 @@ def test_cli_exit_code_2_and_dry_run(tmp_path, capsys):
     assert cli_main(["sweep", str(good), "--scale", "huge", "--dry-run"]) == 2
 
 
-def test_gaussian_points_with_predictions(tmp_path):
+def test_gaussian_grid_is_vectorised_and_matches_single_point_api(tmp_path):
+    from collapse_jax import gaussian
+
     cfg = {"family": "gaussian", "generations": 10, "chains": 400, "record_every": 5,
-           "metrics": ["w2", "mean_sq", "sigma"], "fixed": {"dim": 1}, "grid": {"samples": [20, 50]}}
+           "metrics": ["w2", "mean_sq", "sigma"], "fixed": {"dim": 1},
+           "grid": {"samples": [20, 50], "estimator": ["unbiased", "mle"]},
+           "cases": [{"workflow": "replace"}, {"workflow": "accumulate-subsample", "sampler": "points"}]}
     res = sweep.run(cfg, tmp_path / "g", progress=False)
-    rows = [r for r in res.rows if r["metric"] == "w2" and r["generation"] == 10]
-    assert len(rows) == 2 and all(r["prediction"] is not None and abs(r["z"]) < 5 for r in rows)
+    # one kernel for the four replace points (M and estimator per lane); subsample runs per point
+    assert res.stats["chunks"] == 1 + 4
+    rows = [r for r in res.rows if r["metric"] == "w2" and r["generation"] == 10 and r["workflow"] == "replace"]
+    assert len(rows) == 4 and all(r["prediction"] is not None and abs(r["z"]) < 5 for r in rows)
+    pt = next(p for p in res.points if p.params["estimator"] == "mle" and p.params["workflow"] == "replace"
+              and p.params["samples"] == 50)
+    one = gaussian.simulate(0.0, 1.0, samples=50, estimator="mle", generations=10, chains=400, seed=pt.rng_seed)
+    raw = sweep.load_chains(res.out, pt.index)
+    for k in ("w2", "mean_sq", "sigma"):
+        np.testing.assert_allclose(raw[k], one.metrics[k][[0, 5, 10]], rtol=1e-6, atol=1e-7)
 
 
 MULTI = """
