@@ -485,7 +485,6 @@ def _run_gaussian_lanes(cfg, points: Sequence[Point], chunk, bar) -> dict[str, n
     """Gaussian points sharing d, D_0, workflow, mixing and sampler as lanes of one kernel: the
     sample-size schedule and the estimator enter the step as per-lane inputs."""
     import contextlib
-    import math as _math
 
     import jax
     import jax.numpy as jnp
@@ -498,18 +497,12 @@ def _run_gaussian_lanes(cfg, points: Sequence[Point], chunk, bar) -> dict[str, n
     orig, proc, p = first.resolved.original, first.resolved.process, first.params
     d, G, every = orig.dim, cfg["generations"], cfg["record_every"]
     dtype = np.dtype(p["dtype"])
+    names = tuple(n for n in cfg["metrics"] if n in _gaussian_metric_names(d, int(p["spectral_every"])))
+    # m_max (explicit points) over the whole group, so every chunk of the group reuses one kernel
+    sizes_max = max(int(q.resolved.sizes.max()) for q in points if q.resolved.group == first.resolved.group)
     ctx = jax.enable_x64(True) if p["dtype"] == "float64" else contextlib.nullcontext()
     with ctx:
-        U0, ell0 = gaussian._ldl_of(orig.cov)
-        ref = {"mean": jnp.asarray(orig.mean, dtype), "cov": jnp.asarray(orig.cov, dtype),
-               "trace": jnp.asarray(np.trace(orig.cov), dtype), "sigma": jnp.asarray(_math.sqrt(orig.cov[0, 0]), dtype),
-               "U": jnp.asarray(U0, dtype), "ell": jnp.asarray(ell0, dtype), "ell_max": jnp.asarray(ell0.max(), dtype)}
-        metrics_fn = gaussian._make_metrics(ref, d, int(p["spectral_every"]), 0)
-        sizes_max = max(int(points[i].resolved.sizes.max()) for i in members)
-        if p["sampler"] == "stats":
-            step = gaussian._make_step_stats(d, dtype, proc, ref, metrics_fn, 0)
-        else:
-            step = gaussian._make_step_points(d, dtype, proc, ref, metrics_fn, 0, orig, sizes_max, 0)
+        run_scan, initial, row0_fn = _gaussian_kernel(first, names, sizes_max)
         tables: dict[tuple, int] = {}
         xs_list = []
         for i in members:
@@ -522,43 +515,80 @@ def _run_gaussian_lanes(cfg, points: Sequence[Point], chunk, bar) -> dict[str, n
                             for i in _pad(lane_point, L)], np.int32)
         tab = {k: np.stack([x[k] for x in xs_list], axis=1) for k in xs_list[0] if k != "t"}  # (G, S)
         keys = _lane_keys(np.array([points[i].rng_seed for i in _pad(lane_point, L)]), _pad(lane_chain, L))
-        names = tuple(n for n in cfg["metrics"] if n in _gaussian_metric_names(d, int(p["spectral_every"])))
-
-        def generation(carry, y):
-            state, lanes = carry
-            x = {k: y[k][lanes] for k in tab}
-            x["t"] = y["t"]
-            new, _ = step(engine.generation_keys(keys_dev, y["t"]), state, x)
-            new = jax.tree.map(lambda a, b: jnp.where(y["valid"], a, b), new, state)
-            return (new, lanes), None
-
-        def segment(carry, ys):
-            carry, _ = jax.lax.scan(generation, carry, ys)
-            (mu, U, ell), _ = carry
-            m = jax.vmap(metrics_fn, in_axes=(0, 0, 0, None))(mu, U, ell, 0)
-            return carry, {k: m[k] for k in names}
-
-        state = (jnp.broadcast_to(ref["mean"], (L, d)) + 0, jnp.broadcast_to(ref["U"], (L, d, d)) + 0,
-                 jnp.broadcast_to(ref["ell"], (L, d)) + 0)
-        row0 = jax.vmap(metrics_fn, in_axes=(0, 0, 0, None))(*state, 0)
+        state = initial(L)
+        row0 = row0_fn(state)
         carry = (state, jnp.asarray(sched))
-        keys_dev = keys
         sharding = engine.chain_sharding(L)
         if sharding is not None:
             carry = jax.tree.map(lambda a: jax.device_put(a, sharding), carry)
-            keys_dev = jax.device_put(keys, sharding)
+            keys = jax.device_put(keys, sharding)
         R = -(-G // every)
         t = np.arange(R * every, dtype=np.int32)
         tc = np.minimum(t, G - 1)
         xs = {k: jnp.asarray(v[tc].reshape(R, every, *v.shape[1:])) for k, v in tab.items()}
         xs["t"] = jnp.asarray(t.reshape(R, every))
         xs["valid"] = jnp.asarray((t < G).reshape(R, every))
-        carry, metrics = jax.jit(lambda c, x: jax.lax.scan(segment, c, x))(carry, xs)
+        carry, metrics = run_scan(carry, xs, keys)
         bar.update(G * n_lanes)
         out = {k: np.concatenate([np.asarray(row0[k])[None], np.asarray(metrics[k])])[:, :n_lanes].astype(np.float32)
                for k in names}
     out["point"] = lane_point
     out["chain"] = lane_chain
+    return out
+
+
+_GAUSSIAN_KERNELS: dict[Any, Any] = {}
+
+
+def _gaussian_kernel(first: Point, names: tuple[str, ...], sizes_max: int):
+    """(jitted ``run(carry, xs, keys) -> (carry, metrics)``, ``initial(L)``, ``row0(state)``) for a
+    Gaussian group, built once per group (its points share every closed-over constant)."""
+    import math as _math
+
+    import jax
+    import jax.numpy as jnp
+
+    from . import engine, gaussian
+
+    cache_key = (first.resolved.group, names, sizes_max, jax.config.jax_enable_x64)
+    if cache_key in _GAUSSIAN_KERNELS:
+        return _GAUSSIAN_KERNELS[cache_key]
+    orig, proc, p = first.resolved.original, first.resolved.process, first.params
+    d, dtype = orig.dim, np.dtype(p["dtype"])
+    U0, ell0 = gaussian._ldl_of(orig.cov)
+    ref = {"mean": jnp.asarray(orig.mean, dtype), "cov": jnp.asarray(orig.cov, dtype),
+           "trace": jnp.asarray(np.trace(orig.cov), dtype), "sigma": jnp.asarray(_math.sqrt(orig.cov[0, 0]), dtype),
+           "U": jnp.asarray(U0, dtype), "ell": jnp.asarray(ell0, dtype), "ell_max": jnp.asarray(ell0.max(), dtype)}
+    metrics_fn = gaussian._make_metrics(ref, d, int(p["spectral_every"]), 0)  # row 0: spectral always on
+    if p["sampler"] == "stats":
+        step = gaussian._make_step_stats(d, dtype, proc, ref, metrics_fn, 0)
+    else:
+        step = gaussian._make_step_points(d, dtype, proc, ref, metrics_fn, 0, orig, sizes_max, 0)
+    all_metrics = jax.vmap(metrics_fn, in_axes=(0, 0, 0, None))
+
+    def run_scan(carry, xs, keys):
+        def generation(carry, y):
+            state, lanes = carry
+            x = {k: y[k][lanes] for k in y if k not in ("t", "valid")}
+            x["t"] = y["t"]
+            new, _ = step(engine.generation_keys(keys, y["t"]), state, x)
+            new = jax.tree.map(lambda a, b: jnp.where(y["valid"], a, b), new, state)
+            return (new, lanes), None
+
+        def segment(carry, ys):
+            carry, _ = jax.lax.scan(generation, carry, ys)
+            (mu, U, ell), _ = carry
+            m = all_metrics(mu, U, ell, 0)
+            return carry, {k: m[k] for k in names}
+
+        return jax.lax.scan(segment, carry, xs)
+
+    def initial(L):
+        return (jnp.broadcast_to(ref["mean"], (L, d)) + 0, jnp.broadcast_to(ref["U"], (L, d, d)) + 0,
+                jnp.broadcast_to(ref["ell"], (L, d)) + 0)
+
+    out = (jax.jit(run_scan, donate_argnums=(0,)), initial, lambda state: all_metrics(*state, 0))
+    _GAUSSIAN_KERNELS[cache_key] = out
     return out
 
 

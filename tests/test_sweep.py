@@ -173,13 +173,14 @@ def test_cli_exit_code_2_and_dry_run(tmp_path, capsys):
 def test_gaussian_grid_is_vectorised_and_matches_single_point_api(tmp_path):
     from collapse_jax import gaussian
 
-    cfg = {"family": "gaussian", "generations": 10, "chains": 400, "record_every": 5,
+    cfg = {"family": "gaussian", "generations": 10, "chains": 400, "record_every": 5, "chunk_lanes": 800,
            "metrics": ["w2", "mean_sq", "sigma"], "fixed": {"dim": 1},
            "grid": {"samples": [20, 50], "estimator": ["unbiased", "mle"]},
            "cases": [{"workflow": "replace"}, {"workflow": "accumulate-subsample", "sampler": "points"}]}
     res = sweep.run(cfg, tmp_path / "g", progress=False)
-    # one kernel for the four replace points (M and estimator per lane); subsample runs per point
-    assert res.stats["chunks"] == 1 + 4
+    # one kernel for the four replace points (M and estimator per lane; two chunks of two points
+    # reuse it); subsample keeps an explicit pool and runs per point
+    assert res.stats["chunks"] == 2 + 4
     rows = [r for r in res.rows if r["metric"] == "w2" and r["generation"] == 10 and r["workflow"] == "replace"]
     assert len(rows) == 4 and all(r["prediction"] is not None and abs(r["z"]) < 5 for r in rows)
     pt = next(p for p in res.points if p.params["estimator"] == "mle" and p.params["workflow"] == "replace"
