@@ -788,15 +788,18 @@ def write_summary(out: str | os.PathLike) -> dict[str, Any]:
 
 
 def samples_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Per setting and prompt, the continuation each generation's model writes (first seed)."""
     lines = ["# Sample continuations (5-way beam search) of the same prompts, per generation", ""]
-    for m in rows:
-        if m["seed"] != min(r["seed"] for r in rows if r["setting"] == m["setting"]):
-            continue
-        for i, s in enumerate(m["samples"]):
-            if m["generation"] == 0:
-                lines += [f"## setting {m['setting']}, prompt {i}", "", f"> {s['prompt'].strip()}", ""]
-            lines += [f"- gen {m['generation']}: {s['continuation'].strip()}"]
-        lines.append("")
+    for setting in sorted({m["setting"] for m in rows}):
+        seed = min(m["seed"] for m in rows if m["setting"] == setting)
+        chain = sorted((m for m in rows if m["setting"] == setting and m["seed"] == seed), key=lambda m: m["generation"])
+        for i, first in enumerate(chain[0]["samples"]):
+            lines += [f"## setting {setting}, seed {seed}, prompt {i}", "", f"> {' '.join(first['prompt'].split())}", ""]
+            for m in chain:
+                if i < len(m["samples"]):
+                    text = " ".join(m["samples"][i]["continuation"].split())
+                    lines.append(f"- {'Real' if m['generation'] == 0 else 'gen ' + str(m['generation'])}: {text}")
+            lines.append("")
     return "\n".join(lines) + "\n"
 
 
@@ -836,13 +839,13 @@ def plot(out: Path, rows: Sequence[Mapping[str, Any]]) -> None:
         bins = np.geomspace(lo, hi * 1.0001, 40) if hi > lo else 10
         cmap = plt.get_cmap("viridis")
         for g in gens:
-            ax.hist(values[g], bins=bins, histtype="step", density=True, lw=1.2,
+            ax.hist(values[g], bins=bins, histtype="step", weights=np.full(values[g].size, 1.0 / values[g].size), lw=1.2,
                     color=cmap(g / max(1, len(gens) - 1)), label="Real" if g == 0 else f"gen {g}")
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(plt.NullFormatter())
         ax.set_xlim(10 ** math.floor(math.log10(lo)), 10 ** math.ceil(math.log10(hi * 1.0001)))
         ax.set_xlabel("per-sequence perplexity under the gen-0 model")
-        ax.set_ylabel("density")
+        ax.set_ylabel("fraction of sequences (log-spaced bins)")
         ax.set_title(f"setting {setting}, seed {seed}", fontsize=10)
         ax.legend(fontsize=7, ncol=2)
     plots.save(fig, out / "histograms.png")
