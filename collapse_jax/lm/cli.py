@@ -37,15 +37,14 @@ def add_cli(subparsers) -> None:
     p.add_argument("--data", default=None, help="'wikitext' (datasets package) or a directory of text files")
     p.add_argument("--model", default=None, help="Hugging Face OPT directory or Hub id (paper preset)")
     p.add_argument("--train-blocks", type=int, default=None, help="use only the first N training blocks")
-    p.add_argument("--out", default=None, help="run directory (default runs/lm-<preset>-<timestamp>); "
-                   "an existing one with the same configuration is resumed")
+    p.add_argument("--out", default=None, help="run directory (default runs/lm-<preset>); an existing one "
+                   "with the same configuration is resumed, so re-running the same command continues it")
     p.add_argument("--overwrite", action="store_true", help="delete an existing run directory and start again")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_run_cli)
 
 
 def _run_cli(args: argparse.Namespace) -> int:
-    from ..cli import default_out
     from .recursion import Run, resolve_config
 
     overrides = {"settings": args.settings, "seeds": args.seeds, "generations": args.generations,
@@ -62,7 +61,7 @@ def _run_cli(args: argparse.Namespace) -> int:
     if args.train_blocks is not None:
         overrides["limits"] = {"train": args.train_blocks}
     cfg = resolve_config(args.preset, **overrides)
-    out = default_out(f"lm-{args.preset}", args.out)
+    out = args.out or f"runs/lm-{args.preset}"  # no timestamp: the same command resumes the same run
     summary = Run(cfg, out, overwrite=args.overwrite).run(progress=not args.no_progress)
     print(f"lm ({args.preset}): {summary['generations_completed']} generations -> {out}")
     for setting, a in summary["per_setting"].items():
