@@ -773,7 +773,7 @@ def add_cli(subparsers) -> None:
 
 
 def _cli_run(args: argparse.Namespace) -> int:
-    from .cli import default_out, process_kwargs
+    from .cli import default_out, prepare_out, process_kwargs
     from . import plots_gaussian
 
     kw = process_kwargs(args)
@@ -810,12 +810,8 @@ def _cli_run(args: argparse.Namespace) -> int:
         except ValueError:
             raise InputError(f"--ellipse-generations must be comma-separated integers, "
                              f"got {args.ellipse_generations!r}") from None
-    out = default_out("gaussian", kw.pop("out", None) or args.out)
     # Fail on an existing run directory before any simulation work is done; nothing is overwritten.
-    target = Path(out)
-    if target.exists() and not args.overwrite and (not target.is_dir() or any(target.iterdir())):
-        raise InputError(f"run directory {target} already exists and is not empty; "
-                         "choose another --out or pass --overwrite")
+    out = prepare_out(default_out("gaussian", args.out), args.overwrite)
     result = simulate(mean0, cov0, estimator=args.estimator, sampler=args.sampler, original=original,
                       dtype=args.dtype, spectral_every=spectral, **kw)
     comparison = None

@@ -7,16 +7,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from . import plots
 from .results import SimulationResult
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _band(ax, x, mean, se, label, color=None):
@@ -28,7 +20,7 @@ def _band(ax, x, mean, se, label, color=None):
 
 
 def plot_w2(result: SimulationResult, path: Path) -> None:
-    plt = _plt()
+    plt = plots.plt
     summ = result.summary()
     G = result.generations
     x = np.arange(G + 1)
@@ -59,13 +51,11 @@ def plot_w2(result: SimulationResult, path: Path) -> None:
                  f"{cfg['estimator']}, {result.chains} chains", fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    plots.save(fig, path)
 
 
 def plot_logdet(result: SimulationResult, path: Path, max_chains: int = 30) -> None:
-    plt = _plt()
+    plt = plots.plt
     summ = result.summary()
     G = result.generations
     x = np.arange(G + 1)
@@ -82,13 +72,11 @@ def plot_logdet(result: SimulationResult, path: Path, max_chains: int = 30) -> N
     ax.set_title(f"log-determinant trajectories ({min(max_chains, values.shape[1])} chains shown)", fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    plots.save(fig, path)
 
 
 def plot_schedules(comparison: Mapping[str, SimulationResult], path: Path) -> None:
-    plt = _plt()
+    plt = plots.plt
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.2))
     for spec, res in comparison.items():
         summ = res.summary()
@@ -107,9 +95,7 @@ def plot_schedules(comparison: Mapping[str, SimulationResult], path: Path) -> No
         ax.set_xlabel("generation n")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    plots.save(fig, path)
 
 
 def default_ellipse_generations(G: int) -> list[int]:
@@ -122,7 +108,7 @@ def plot_ellipses(result: SimulationResult, path: Path, generations: Sequence[in
     generation, each on its own scale (the ellipses shrink by orders of magnitude)."""
     from .gaussian import covariance_of
 
-    plt = _plt()
+    plt = plots.plt
     traj = result.trajectory
     G = result.generations
     gens = [g for g in (generations or default_ellipse_generations(G)) if 0 <= g <= G]
@@ -147,9 +133,7 @@ def plot_ellipses(result: SimulationResult, path: Path, generations: Sequence[in
         ax.set_aspect("equal", adjustable="datalim")
         ax.tick_params(labelsize=7)
     fig.suptitle("fitted 2σ ellipses of the first chains (each panel its own scale)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    plots.save(fig, path)
 
 
 def plot_all(result: SimulationResult, outdir: Path, comparison: Mapping[str, SimulationResult] | None = None,
