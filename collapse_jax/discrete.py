@@ -422,7 +422,7 @@ def print_summary(result: SimulationResult) -> None:
     rows = [g // 4, g // 2, g] if g >= 4 else list(range(g + 1))
     print(f"{result.family}: {result.chains} chains, {g} generations")
     for name, stats in summary.items():
-        if name not in ("gini_simpson", "surviving", "tv", "tail_lost", "absorbed", "w2_squared", "logdet"):
+        if name not in ("gini_simpson", "surviving", "tv", "tail_lost", "absorbed"):
             continue
         parts = []
         for t in sorted(set(rows)):

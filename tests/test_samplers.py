@@ -29,6 +29,15 @@ def chi2_pvalue(draws, pmf_of):
     return stats.chi2.sf(chi2, mask.sum() - 1)
 
 
+def outcome_chi2_pvalue(counts, outcomes, pmf):
+    """Goodness of fit of count vectors to an exact law enumerated over every possible outcome."""
+    index = {c: i for i, c in enumerate(outcomes)}
+    observed = np.bincount([index[tuple(c)] for c in counts], minlength=len(outcomes))
+    expected = np.array([pmf(c) for c in outcomes]) * counts.shape[0]
+    chi2 = np.sum((observed - expected) ** 2 / expected)
+    return stats.chi2.sf(chi2, len(outcomes) - 1)
+
+
 def test_threefry_known_answers():
     # Random123's known-answer vectors for Threefry-2x32 with 20 rounds.
     cases = [((0, 0), (0, 0), (0x6B200159, 0x99BA4EFE)),
@@ -75,11 +84,7 @@ def test_multinomial_one_step_law_by_enumeration():
     counts = np.asarray(samplers.multinomial(_keys(60_000), m, jnp.broadcast_to(jnp.asarray(p, jnp.float32), (60_000, 3))))
     assert np.all(counts.sum(1) == m)
     outcomes = [c for c in itertools.product(range(m + 1), repeat=3) if sum(c) == m]
-    index = {c: i for i, c in enumerate(outcomes)}
-    observed = np.bincount([index[tuple(c)] for c in counts], minlength=len(outcomes))
-    expected = np.array([stats.multinomial.pmf(c, m, p) for c in outcomes]) * counts.shape[0]
-    chi2 = np.sum((observed - expected) ** 2 / expected)
-    assert stats.chi2.sf(chi2, len(outcomes) - 1) > 1e-4
+    assert outcome_chi2_pvalue(counts, outcomes, lambda c: stats.multinomial.pmf(c, m, p)) > 1e-4
 
 
 def test_multinomial_rows_are_addressable_and_collapsed_rows_stay():
@@ -96,11 +101,7 @@ def test_multivariate_hypergeometric_one_step_law():
     counts = np.asarray(samplers.multivariate_hypergeometric(_keys(40_000, 1), n, jnp.broadcast_to(jnp.asarray(pool), (40_000, 3))))
     assert np.all(counts.sum(1) == n) and np.all(counts <= pool)
     outcomes = [c for c in itertools.product(*(range(k + 1) for k in pool)) if sum(c) == n]
-    index = {c: i for i, c in enumerate(outcomes)}
-    observed = np.bincount([index[tuple(c)] for c in counts], minlength=len(outcomes))
-    expected = np.array([stats.multivariate_hypergeom.pmf(c, pool, n) for c in outcomes]) * counts.shape[0]
-    chi2 = np.sum((observed - expected) ** 2 / expected)
-    assert stats.chi2.sf(chi2, len(outcomes) - 1) > 1e-4
+    assert outcome_chi2_pvalue(counts, outcomes, lambda c: stats.multivariate_hypergeom.pmf(c, pool, n)) > 1e-4
 
 
 def test_hypergeometric_marginal_law_large_pool():
