@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import special
 
-from . import wishart
+from .samplers import wishart
 from .engine import chain_keys, run_generations
 from .errors import InputError, as_float, as_int, choice, require
 from .process import Process, harmonic_sum

@@ -1,0 +1,50 @@
+"""Counter-based uniforms: every draw is a pure function of (lane key, node, attempt)."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+_ROTATIONS = (13, 15, 26, 6, 17, 29, 16, 24)
+
+
+def threefry2x32(k0, k1, x0, x1):
+    """Threefry-2x32 with 20 rounds (Salmon et al. 2011), elementwise with per-lane keys.
+
+    Equal to ``jax.random.threefry_2x32`` for a scalar key; here keys broadcast like the counters,
+    so each lane (chain, tree node, attempt) hashes its own counter under its own chain's key.
+    """
+    u32 = jnp.uint32
+    k0, k1, x0, x1 = (jnp.asarray(a, u32) for a in (k0, k1, x0, x1))
+    ks = (k0, k1, k0 ^ k1 ^ u32(0x1BD11BDA))
+    x0 = x0 + ks[0]
+    x1 = x1 + ks[1]
+    for r in range(20):
+        rot = _ROTATIONS[r % 8]
+        x0 = x0 + x1
+        x1 = (x1 << u32(rot)) | (x1 >> u32(32 - rot))
+        x1 = x1 ^ x0
+        if r % 4 == 3:
+            s = r // 4 + 1
+            x0 = x0 + ks[s % 3]
+            x1 = x1 + ks[(s + 1) % 3] + u32(s)
+    return x0, x1
+
+
+def bits_to_unit(bits, dtype):
+    """uint32 -> uniform on the open interval (0, 1) (BTRS divides by 0.5 - |u - 0.5| and takes log v)."""
+    if jnp.dtype(dtype) == jnp.float64:
+        return (bits.astype(jnp.float64) + 0.5) * 2.0**-32
+    return ((bits >> jnp.uint32(8)).astype(jnp.float32) + 0.5) * jnp.float32(2.0**-24)
+
+
+class LaneUniforms:
+    """Uniform pairs for a batch of lanes, addressed by (key0, key1, node) per lane and the attempt."""
+
+    def __init__(self, key0_L, key1_L, node_L, dtype):
+        self.key0, self.key1, self.node, self.dtype = key0_L, key1_L, node_L, dtype
+
+    def pair(self, attempt, index=None):
+        k0, k1, node = (self.key0, self.key1, self.node) if index is None else (
+            self.key0[index], self.key1[index], self.node[index])
+        y0, y1 = threefry2x32(k0, k1, node, jnp.broadcast_to(jnp.asarray(attempt, jnp.uint32), node.shape))
+        return bits_to_unit(y0, self.dtype), bits_to_unit(y1, self.dtype)
