@@ -42,7 +42,7 @@ def _median(fn, repeats: int) -> float:
 
 def driver_generation(out: str) -> dict:
     from collapse_jax.lm import recursion
-    from collapse_jax.rundir import read_json
+    from collapse_jax.core.rundir import read_json
 
     t0 = time.perf_counter()
     recursion.run_experiment(out, "cpu", overwrite=True, progress=False, settings=["1"], generations=1,

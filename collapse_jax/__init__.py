@@ -4,9 +4,9 @@ Families are imported lazily (``collapse_jax.discrete``, ``collapse_jax.gaussian
 ``import collapse_jax`` is cheap and a missing optional dependency only affects its own family.
 """
 
-from .errors import InputError
-from .process import Mixing, Process, Schedule
-from .results import SimulationResult
+from .core.errors import InputError
+from .core.process import Mixing, Process, Schedule
+from .core.results import SimulationResult
 
 __version__ = "0.1.0"
 __all__ = ["InputError", "Mixing", "Process", "Schedule", "SimulationResult", "__version__"]

@@ -1,17 +1,20 @@
 """The ``collapse-jax`` command line: one subcommand per model family.
 
 Each family module exposes ``add_cli(subparsers)``, which adds its parser and sets
-``func(args) -> int``. Bad input raises :class:`~collapse_jax.errors.InputError`; here it becomes one
+``func(args) -> int``. Bad input raises :class:`~collapse_jax.InputError`; here it becomes one
 line on stderr and exit code 2, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
+from typing import Iterator
 
-from .errors import InputError
+from .core.errors import InputError
+from .core.rundir import RunDir, claim
 
 # Family modules that contribute subcommands, imported lazily so `--help` stays fast.
 COMMAND_MODULES = (
@@ -46,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_process_arguments(parser: argparse.ArgumentParser, *, samples: int, generations: int, chains: int) -> None:
-    """The options every recursive-fitting family shares (see :mod:`collapse_jax.process`)."""
+    """The options every recursive-fitting family shares (see :mod:`collapse_jax.core.process`)."""
     g = parser.add_argument_group("process")
     g.add_argument("--samples", type=int, default=samples, help="sample size M (base of the schedule)")
     g.add_argument("--generations", type=int, default=generations)
@@ -78,14 +81,17 @@ def default_out(family: str, out: str | None) -> str:
     return f"runs/{family}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def prepare_out(path: str, overwrite: bool) -> str:
-    """Fail before a long run, not after it, when the run directory cannot be written."""
-    from pathlib import Path
-
-    out = Path(path)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise InputError(f"run directory {out} already exists and is not empty; choose another --out or pass --overwrite")
-    return str(out)
+@contextlib.contextmanager
+def claimed_out(path: str, overwrite: bool, kind: str) -> Iterator[RunDir]:
+    """The run directory, claimed before any work: a bad or occupied ``--out`` fails now, not after
+    the compute (see :func:`collapse_jax.core.rundir.claim`). A run that fails before writing
+    anything leaves no folder behind."""
+    out = claim(path, kind, overwrite=overwrite)
+    try:
+        yield out
+    except BaseException:
+        out.discard()
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ import argparse
 import time
 from pathlib import Path
 
-from .cli import prepare_out
+from .core.rundir import claim
 
 # (family, arguments of its subcommand): small enough for a CPU, large enough to show the effect.
 DEMOS = (
@@ -24,7 +24,7 @@ DEMOS = (
 def run_demo(args: argparse.Namespace) -> int:
     from .cli import main
 
-    out = Path(prepare_out(args.out, args.overwrite))
+    out = claim(args.out, "demo", overwrite=args.overwrite)
     extra = (["--overwrite"] if args.overwrite else []) + (["--no-progress"] if args.no_progress else [])
     for family, argv in DEMOS:
         print(f"\n== demo: collapse-jax {family} {' '.join(argv)}", flush=True)

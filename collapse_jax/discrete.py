@@ -3,7 +3,7 @@
 Each generation draws M_t samples from p_t and refits the empirical frequencies: counts ~
 Multinomial(M_t, p_t), p_{t+1} = counts / M_t. This is the neutral haploid Wright–Fisher chain with
 N = M (THEORY.md §2), simulated here for many independent chains at once, inside the general
-process of :mod:`collapse_jax.process` (mixing with previous or original data, accumulate
+process of :mod:`collapse_jax.core.process` (mixing with previous or original data, accumulate
 workflows, sample-size schedules).
 
     >>> from collapse_jax import discrete
@@ -23,10 +23,12 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats as sp_stats
 
-from . import engine, samplers
-from .errors import InputError, as_float, as_int, choice, require
-from .process import Process, harmonic_sum
-from .results import SimulationResult
+from . import samplers
+
+from .core import engine
+from .core.errors import InputError, as_float, as_int, choice, require
+from .core.process import Process, harmonic_sum
+from .core.results import SimulationResult
 
 PROBABILITY_TOLERANCE = 1e-6
 METRICS = ("gini_simpson", "entropy", "surviving", "tv", "kl", "tail_lost", "absorbed")
@@ -337,7 +339,7 @@ def absorption_time_diffusion(p0: np.ndarray, samples: int) -> float:
 
 
 def plot_run(result: SimulationResult, out: Path) -> None:
-    from . import plots
+    from .core import plots
 
     summary = result.summary()
     g = np.arange(result.generations + 1)
@@ -405,12 +407,12 @@ def add_cli(sub) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    from .cli import default_out, process_kwargs, prepare_out
+    from .cli import default_out, process_kwargs, claimed_out
 
-    out = prepare_out(default_out("discrete", args.out), args.overwrite)
-    result = simulate(args.init, states=args.states, tail_quantile=args.tail_quantile,
-                      record_every=args.record_every, dtype=args.dtype, **process_kwargs(args))
-    path = result.save(out, overwrite=args.overwrite, plot=plot_run)
+    with claimed_out(default_out("discrete", args.out), args.overwrite, "discrete") as out:
+        result = simulate(args.init, states=args.states, tail_quantile=args.tail_quantile,
+                          record_every=args.record_every, dtype=args.dtype, **process_kwargs(args))
+        path = result.save(out, plot=plot_run)
     print_summary(result)
     print(f"wrote {path}")
     return 0

@@ -41,10 +41,10 @@ import numpy as np
 from scipy import special
 
 from .samplers import wishart
-from .engine import chain_keys, run_generations
-from .errors import InputError, as_float, as_int, choice, require
-from .process import Process, harmonic_sum
-from .results import SimulationResult
+from .core.engine import chain_keys, run_generations
+from .core.errors import InputError, as_float, as_int, choice, require
+from .core.process import Process, harmonic_sum
+from .core.results import SimulationResult
 
 ESTIMATORS = ("unbiased", "mle")
 SAMPLERS = ("stats", "points")
@@ -773,7 +773,7 @@ def add_cli(subparsers) -> None:
 
 
 def _cli_run(args: argparse.Namespace) -> int:
-    from .cli import default_out, prepare_out, process_kwargs
+    from .cli import default_out, claimed_out, process_kwargs
     from . import plots_gaussian
 
     kw = process_kwargs(args)
@@ -810,21 +810,20 @@ def _cli_run(args: argparse.Namespace) -> int:
         except ValueError:
             raise InputError(f"--ellipse-generations must be comma-separated integers, "
                              f"got {args.ellipse_generations!r}") from None
-    # Fail on an existing run directory before any simulation work is done; nothing is overwritten.
-    out = prepare_out(default_out("gaussian", args.out), args.overwrite)
-    result = simulate(mean0, cov0, estimator=args.estimator, sampler=args.sampler, original=original,
-                      dtype=args.dtype, spectral_every=spectral, **kw)
-    comparison = None
-    if args.compare_schedules:
-        require(result.config["original"]["kind"] == "gaussian", "--compare-schedules needs a Gaussian D_0")
-        comparison = compare_schedules(mean0, cov0, samples=kw["samples"], generations=kw["generations"],
-                                       chains=kw["chains"], seed=kw["seed"], estimator=args.estimator,
-                                       dtype=args.dtype, progress=kw["progress"])
+    with claimed_out(default_out("gaussian", args.out), args.overwrite, "gaussian") as out:
+        result = simulate(mean0, cov0, estimator=args.estimator, sampler=args.sampler, original=original,
+                          dtype=args.dtype, spectral_every=spectral, **kw)
+        comparison = None
+        if args.compare_schedules:
+            require(result.config["original"]["kind"] == "gaussian", "--compare-schedules needs a Gaussian D_0")
+            comparison = compare_schedules(mean0, cov0, samples=kw["samples"], generations=kw["generations"],
+                                           chains=kw["chains"], seed=kw["seed"], estimator=args.estimator,
+                                           dtype=args.dtype, progress=kw["progress"])
 
-    def plot(res, outdir: Path) -> None:
-        plots_gaussian.plot_all(res, outdir, comparison=comparison, ellipse_generations=ellipse_gens)
+        def plot(res, outdir) -> None:
+            plots_gaussian.plot_all(res, outdir, comparison=comparison, ellipse_generations=ellipse_gens)
 
-    path = result.save(out, overwrite=args.overwrite, plot=plot)
+        path = result.save(out, plot=plot)
     _print_summary(result, path)
     return 0
 

@@ -3,7 +3,7 @@
 The paper's notebook fits sklearn's ``GaussianMixture(2, covariance_type='full', tol=1e-5,
 max_iter=2000)`` to 1000 points of one 2-D N(0, I) blob, samples 1000 points from the fit, refits,
 and repeats for 2000 generations. Here the same EM runs in JAX: one pure fit (:func:`fit_em`),
-``vmap``-ed over chains inside the shared generation loop (:mod:`collapse_jax.engine`).
+``vmap``-ed over chains inside the shared generation loop (:mod:`collapse_jax.core.engine`).
 
 EM follows sklearn's algorithm step for step, so that a fit from the same initialisation agrees:
 
@@ -31,10 +31,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import engine
-from .errors import InputError, as_float, as_int, choice, require
-from .process import Process
-from .results import SimulationResult
+from .core import engine
+from .core.errors import InputError, as_float, as_int, choice, require
+from .core.process import Process
+from .core.results import SimulationResult
 
 LOG_2PI = math.log(2.0 * math.pi)
 INITS = ("kmeans++", "warm")
@@ -719,7 +719,7 @@ def simulate(
 
     ``scheduler='async'`` (default) lets every chain run its k-means and EM iterations at its own
     pace, so a batch is not held up each generation by its slowest fit; ``'sync'`` runs one generation
-    per step of :func:`collapse_jax.engine.run_generations`. Both give the same numbers per chain.
+    per step of :func:`collapse_jax.core.engine.run_generations`. Both give the same numbers per chain.
 
     Metrics, shape (generations + 1, chains), row 0 the fit to real data: ``l2`` (squared L2
     distance to the generation-0 fit), ``weight_k`` and ``std_k`` (component k by decreasing
@@ -805,7 +805,7 @@ def snapshot_samples(result: SimulationResult, generation: int, chain: int = 0, 
 def plot(result: SimulationResult, outdir: Path) -> list[Path]:
     """``gmm_scatter.png`` (samples at the paper's generations next to real data, chain 0),
     ``gmm_l2.png`` (L2 distance, mean and 5-95% band over chains, log axis), ``gmm_std.png``."""
-    from . import plots
+    from .core import plots
 
     plt = plots.plt
 
@@ -904,14 +904,14 @@ def add_cli(subparsers) -> None:
 
 
 def _run_cli(args: argparse.Namespace) -> int:
-    from .cli import default_out, prepare_out, process_kwargs
+    from .cli import default_out, claimed_out, process_kwargs
 
-    out = prepare_out(default_out("gmm", args.out), args.overwrite)
-    data = load_data(args.data) if args.data else args.preset
-    result = simulate(data, components=args.components, tol=args.tol, max_iter=args.max_iter,
-                      reg_covar=args.reg_covar, init=args.init, heldout=args.heldout,
-                      record_chains=args.record_chains, **process_kwargs(args))
-    path = result.save(out, overwrite=args.overwrite, plot=plot)
+    with claimed_out(default_out("gmm", args.out), args.overwrite, "gmm") as out:
+        data = load_data(args.data) if args.data else args.preset
+        result = simulate(data, components=args.components, tol=args.tol, max_iter=args.max_iter,
+                          reg_covar=args.reg_covar, init=args.init, heldout=args.heldout,
+                          record_chains=args.record_chains, **process_kwargs(args))
+        path = result.save(out, plot=plot)
     s = result.summary()
     g = result.generations
     print(f"gmm: {result.chains} chains x {g} generations -> {path}")

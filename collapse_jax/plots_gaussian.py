@@ -7,8 +7,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from . import plots
-from .results import SimulationResult
+from .core import plots
+from .core.results import SimulationResult
 
 
 def _band(ax, x, mean, se, label, color=None):

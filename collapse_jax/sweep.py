@@ -54,10 +54,10 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from . import rundir
-from .errors import InputError, as_float, as_int, choice, require
-from .process import Process
-from .results import QUANTILES, mean_and_se
+from .core import rundir
+from .core.errors import InputError, as_float, as_int, choice, require
+from .core.process import Process
+from .core.results import QUANTILES, mean_and_se
 
 FAMILIES = ("discrete", "gaussian")
 STREAMS = ("independent", "common")
@@ -334,7 +334,9 @@ def _discrete_block(workflow: str, metric_names: tuple[str, ...]):
     import jax
     import jax.numpy as jnp
 
-    from . import discrete, engine
+    from . import discrete
+
+    from .core import engine
 
     def block(carry, keys_L, xs):
         def generation(carry, y):
@@ -386,7 +388,9 @@ def _run_discrete_chunk(cfg, points: Sequence[Point], chunk, bar) -> dict[str, n
     import jax
     import jax.numpy as jnp
 
-    from . import discrete, engine
+    from . import discrete
+
+    from .core import engine
 
     lane_point, lane_chain, n_lanes, L = _lane_layout(chunk)
     lane_point_p, lane_chain_p = _pad(lane_point, L), _pad(lane_chain, L)
@@ -489,7 +493,9 @@ def _run_gaussian_lanes(cfg, points: Sequence[Point], chunk, bar) -> dict[str, n
     import jax
     import jax.numpy as jnp
 
-    from . import engine, gaussian
+    from . import gaussian
+
+    from .core import engine
 
     lane_point, lane_chain, n_lanes, L = _lane_layout(chunk)
     members = sorted(set(lane_point.tolist()))
@@ -548,7 +554,9 @@ def _gaussian_kernel(first: Point, names: tuple[str, ...], sizes_max: int):
     import jax
     import jax.numpy as jnp
 
-    from . import engine, gaussian
+    from . import gaussian
+
+    from .core import engine
 
     cache_key = (first.resolved.group, names, sizes_max, jax.config.jax_enable_x64)
     if cache_key in _GAUSSIAN_KERNELS:
@@ -649,11 +657,10 @@ def _read_chunk(path: Path, chunk: Mapping[str, Any], fingerprint: str) -> dict[
     return data
 
 
-def _open_sweep_dir(out: Path, cfg: Mapping[str, Any], n_chunks: int) -> None:
-    manifest = out / "sweep.json"
-    if out.exists() and not out.is_dir():
-        raise InputError(f"sweep directory {out} exists and is not a directory")
-    if manifest.exists():
+def _open_sweep_dir(out: "str | os.PathLike", cfg: Mapping[str, Any], n_chunks: int) -> rundir.RunDir:
+    run = rundir.claim(out, "sweep", resume=True, flag="sweep directory", legacy="sweep.json")
+    manifest = run.path / "sweep.json"
+    if run.resumed and manifest.exists():
         try:
             old = rundir.read_json(manifest)
         except (OSError, ValueError) as err:
@@ -664,11 +671,11 @@ def _open_sweep_dir(out: Path, cfg: Mapping[str, Any], n_chunks: int) -> None:
         if diffs:
             raise InputError(f"sweep directory {out} holds a different sweep; refusing to resume. Differing keys: "
                              + "; ".join(diffs) + ". Use another --out, or restore the config.")
-        return
-    if out.is_dir() and any(out.iterdir()):
-        raise InputError(f"sweep directory {out} is not empty and has no sweep.json; choose another --out")
-    rundir.atomic_write_json(manifest, {"config": cfg, "fingerprint": _fingerprint(cfg), "chunks": n_chunks,
-                                        "versions": rundir.versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        return run
+    rundir.atomic_write_json(run / "sweep.json", {"config": cfg, "fingerprint": _fingerprint(cfg),
+                                                  "chunks": n_chunks, "versions": rundir.versions(),
+                                                  "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    return run
 
 
 @dataclass
@@ -711,8 +718,8 @@ def run(config: "str | os.PathLike | Mapping[str, Any]", out: "str | os.PathLike
     cfg = load_config(config, scale)
     points = points_of(cfg)
     chunks = plan_chunks(cfg, points)
-    out = Path(out if out is not None else f"runs/sweep-{cfg['name'] or _fingerprint(cfg)}")
-    _open_sweep_dir(out, cfg, len(chunks))
+    out = _open_sweep_dir(out if out is not None else f"runs/sweep-{cfg['name'] or _fingerprint(cfg)}", cfg,
+                          len(chunks))
     fp = _fingerprint(cfg)
     proc_index, proc_count = 0, 1
     if distributed:
@@ -753,7 +760,7 @@ def run(config: "str | os.PathLike | Mapping[str, Any]", out: "str | os.PathLike
 
 
 def _bar(total: int, initial: int, enabled: bool):
-    from .engine import _progress_bar
+    from .core.engine import _progress_bar
 
     if not enabled or total == 0:
         return _progress_bar(0, "", False)
@@ -878,7 +885,7 @@ def finalize(out: Path, cfg, points: Sequence[Point], chunks: Sequence[Mapping[s
         wrote.append("summary.parquet")
     stats = dict(stats or {})
     stats["finalize_s"] = time.perf_counter() - t0
-    return SweepResult(out, dict(cfg), list(points), table, {**stats, "wrote": wrote})
+    return SweepResult(Path(out), dict(cfg), list(points), table, {**stats, "wrote": wrote})
 
 
 def _write_parquet(path: Path, header: Sequence[str], table: Sequence[Mapping[str, Any]]) -> bool:
@@ -940,7 +947,7 @@ def load_chains(out: "str | os.PathLike", point: int) -> dict[str, np.ndarray]:
 
 def plot_generic(result: SweepResult, directory: Path, metric: str | None = None, max_points: int = 12) -> Path:
     """Mean ± 2 se of one metric against generation, one line per point (the first ``max_points``)."""
-    from . import plots
+    from .core import plots
 
     metric = metric or result.config["metrics"][0]
     fig, (ax,) = plots.figure()

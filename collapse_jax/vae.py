@@ -28,11 +28,11 @@ import numpy as np
 import optax
 from flax import nnx
 
-from . import engine
-from .errors import InputError, as_float, as_int, require
-from .process import Process
-from .results import SimulationResult
-from .rundir import atomic_write_bytes
+from .core import engine
+from .core.errors import InputError, as_float, as_int, require
+from .core.process import Process
+from .core.results import SimulationResult
+from .core.rundir import atomic_write_bytes
 
 IDX_NAMES = ("train-images-idx3-ubyte", "train-images.idx3-ubyte")
 EVAL_SAMPLES = 1000
@@ -371,7 +371,7 @@ def _tile(images_NHW: np.ndarray, cols: int) -> np.ndarray:
 def plot(result: SimulationResult, outdir: Path) -> list[Path]:
     """``samples_gen{t}.png`` (an 8x8 grid per generation, chain 0), ``vae_grid.png`` (rows =
     generations) and ``vae_metrics.png``."""
-    from . import plots
+    from .core import plots
 
     plt = plots.plt
 
@@ -443,12 +443,13 @@ def add_cli(subparsers) -> None:
 
 
 def _run_cli(args: argparse.Namespace) -> int:
-    from .cli import default_out, prepare_out, process_kwargs
+    from .cli import default_out, claimed_out, process_kwargs
 
-    out = prepare_out(default_out("vae", args.out), args.overwrite)
-    result = simulate(args.dataset, latent_dims=args.latent_dims, epochs=args.epochs, batch_size=args.batch_size,
-                      lr=args.lr, weight_decay=args.weight_decay, limit=args.limit, **process_kwargs(args))
-    path = result.save(out, overwrite=args.overwrite, plot=plot)
+    with claimed_out(default_out("vae", args.out), args.overwrite, "vae") as out:
+        result = simulate(args.dataset, latent_dims=args.latent_dims, epochs=args.epochs,
+                          batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, limit=args.limit,
+                          **process_kwargs(args))
+        path = result.save(out, plot=plot)
     s = result.summary()
     print(f"vae: {result.config['dataset']} ({result.config['images']} images), {result.chains} chain(s) x "
           f"{result.generations} generations -> {path}")

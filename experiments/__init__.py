@@ -40,7 +40,8 @@ def _scale_note(res) -> str:
 
 
 def plot_absorption(res, out: Path) -> Path:
-    from collapse_jax import discrete, plots
+    from collapse_jax import discrete
+    from collapse_jax.core import plots
 
     fig, (ax1, ax2) = plots.figure(ncols=2)
     ms, mean, se, frac = [], [], [], []
@@ -74,7 +75,7 @@ def plot_absorption(res, out: Path) -> Path:
 
 def _two_curves(res, out: Path, name: str, key: str, panels, note: str = "") -> Path:
     """Two panels of mean ± 2 se against generation, one line per point (prediction dotted)."""
-    from collapse_jax import plots
+    from collapse_jax.core import plots
 
     fig, axes = plots.figure(ncols=2)
     for ax, (metric, ylabel, title, yscale) in zip(axes, panels):
@@ -104,7 +105,7 @@ def plot_schedules(res, out: Path) -> Path:
 
 
 def plot_workflows(res, out: Path) -> Path:
-    from collapse_jax import plots
+    from collapse_jax.core import plots
 
     fam = res.config["family"]
     metrics = ("tv", "gini_simpson") if fam == "discrete" else ("w2", "sigma")
@@ -125,7 +126,7 @@ def plot_workflows(res, out: Path) -> Path:
 
 
 def plot_real_fraction(res, out: Path, threshold: float = 0.1) -> Path:
-    from collapse_jax import plots
+    from collapse_jax.core import plots
 
     G = res.config["generations"]
     fig, (ax,) = plots.figure()

@@ -25,7 +25,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     from collapse_jax import sweep
-    from collapse_jax.errors import InputError
+    from collapse_jax import InputError
 
     for name in NAMES if args.name == "all" else (args.name,):
         suffix = f"-{args.scale}" if args.scale else ""

@@ -153,7 +153,7 @@ def test_save_and_refuse_overwrite(tmp_path):
     names = {p.name for p in out.iterdir()}
     assert {"config.json", "metrics.npz", "summary.csv", "final.npz", "gini_simpson.png", "surviving.png",
             "absorption_time.png", "final_distribution.png"} <= names
-    with pytest.raises(InputError, match="already exists"):
+    with pytest.raises(InputError, match="already holds a collapse-jax discrete run"):
         r.save(tmp_path / "run")
 
 
@@ -163,7 +163,7 @@ def test_cli_run_and_bad_input(tmp_path, capsys):
                      "--chains", "64", "--out", str(out), "--no-progress"])
     assert code == 0 and (out / "summary.csv").exists()
     assert cli.main(["discrete", "--states", "8", "--out", str(out), "--no-progress", "--generations", "1"]) == 2
-    assert "already exists" in capsys.readouterr().err
+    assert "already holds a collapse-jax discrete run" in capsys.readouterr().err
     assert cli.main(["discrete", "--states", "1", "--out", str(tmp_path / "x"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "states must be >= 2" in err and "Traceback" not in err

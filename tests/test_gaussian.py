@@ -15,7 +15,7 @@ from scipy import stats
 from collapse_jax import cli, gaussian
 from collapse_jax import samplers
 from collapse_jax.samplers import wishart
-from collapse_jax.errors import InputError
+from collapse_jax import InputError
 
 Z_MAX = 4.0
 

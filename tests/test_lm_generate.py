@@ -6,7 +6,7 @@ import pytest
 
 from lm_oracle import left_pad, prompts, save, tiny_torch_model, torch
 
-from collapse_jax.errors import InputError
+from collapse_jax import InputError
 from collapse_jax.lm import beam_search, generate, load_model
 from collapse_jax.lm.generate import apply_repetition_penalty, seen_tokens, top_k_filter, top_p_filter
 

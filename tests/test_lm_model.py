@@ -8,7 +8,7 @@ from flax import nnx
 
 from lm_oracle import left_pad, prompts, save, tiny_torch_model, torch, torch_logits, transformers
 
-from collapse_jax.errors import InputError
+from collapse_jax import InputError
 from collapse_jax.lm import ModelConfig, forward, init_cache, init_model, load_model, model_from_state_dict, param_count
 
 TOL = 1e-5

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from collapse_jax import cli
-from collapse_jax.errors import InputError
+from collapse_jax import InputError
 from collapse_jax.lm import data as lmdata
 from collapse_jax.lm import recursion
 

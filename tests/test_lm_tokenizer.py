@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from collapse_jax.errors import InputError
+from collapse_jax import InputError
 from collapse_jax.lm import ModelConfig, check_tokenizer, load_tokenizer, train_tokenizer
 
 TEXTS = ["The quick brown fox jumps over the lazy dog.", "Models trained on their own outputs collapse.",

@@ -15,7 +15,7 @@ from flax import nnx
 
 from lm_oracle import left_pad, prompts, save, tiny_torch_model, torch
 
-from collapse_jax.errors import InputError
+from collapse_jax import InputError
 from collapse_jax.lm import (ModelConfig, adamw, evaluate_loss, init_model, init_train_state, key_table, load_model,
                              loss_and_grad, make_train_step, perplexity, sequence_nll, update_model)
 

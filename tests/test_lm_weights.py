@@ -8,7 +8,7 @@ from safetensors.numpy import load_file, save_file
 
 from lm_oracle import prompts, save, tiny_torch_model, torch, torch_logits, transformers
 
-from collapse_jax.errors import InputError
+from collapse_jax import InputError
 from collapse_jax.lm import ModelConfig, export_model, forward, init_model, key_table, load_model
 from collapse_jax.lm.weights import model_from_state_dict, state_dict_from_model
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from collapse_jax import InputError
-from collapse_jax.process import Mixing, Process, Schedule, harmonic_sum
+from collapse_jax.core.process import Mixing, Process, Schedule, harmonic_sum
 
 
 def test_schedules():

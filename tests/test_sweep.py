@@ -126,7 +126,7 @@ def test_corrupt_chunk_refused_and_kept(tmp_path):
     stranger = tmp_path / "stranger"
     stranger.mkdir()
     (stranger / "notes.txt").write_text("mine")
-    with pytest.raises(InputError, match="not empty and has no sweep.json"):
+    with pytest.raises(InputError, match="not empty and was not written by collapse-jax"):
         sweep.run(CFG, stranger, progress=False)
     with pytest.raises(InputError, match="not a sweep directory"):
         sweep.load(stranger)
@@ -249,7 +249,9 @@ def test_multinomial_row_zero_is_addressable():
     import jax
     import jax.numpy as jnp
 
-    from collapse_jax import engine, samplers
+    from collapse_jax import samplers
+
+    from collapse_jax.core import engine
 
     keys = engine.chain_keys(7, 40)
     p = jnp.full((40, 5), 0.2)

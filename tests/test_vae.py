@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from collapse_jax import cli, vae
-from collapse_jax.errors import InputError
+from collapse_jax import InputError
 
 
 @pytest.fixture(scope="module")

@@ -39,8 +39,8 @@ def run(only: str | None, scale: Scale, z_max: float, out=sys.stdout):
 
 
 def write_report(rows, directory: Path, z_max: float) -> None:
-    from collapse_jax import plots
-    from collapse_jax.rundir import atomic_write_csv
+    from collapse_jax.core import plots
+    from collapse_jax.core.rundir import atomic_write_csv
 
     directory.mkdir(parents=True, exist_ok=True)
     atomic_write_csv(directory / "theory.csv",
@@ -66,7 +66,7 @@ def write_markdown(rows, path: Path, z_max: float) -> None:
     """report.md: the table (one row per compared number) and the z-score figure, for the README."""
     import platform
 
-    from collapse_jax.rundir import atomic_write_text, versions
+    from collapse_jax.core.rundir import atomic_write_text, versions
 
     passed = sum(r.passed(z_max) for r in rows)
     v = versions()

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from collapse_jax import gaussian
-from collapse_jax.process import harmonic_sum
+from collapse_jax.core.process import harmonic_sum
 
 from .core import Row, Scale, compare, register
 

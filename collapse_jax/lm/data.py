@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import InputError, as_float, as_int
+from ..core.errors import InputError, as_float, as_int
 
 HF_DATASET = ("wikitext", "wikitext-2-raw-v1")
 SPLITS = ("train", "valid", "test")

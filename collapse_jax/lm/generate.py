@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from ..errors import InputError, as_float, as_int
+from ..core.errors import InputError, as_float, as_int
 from .model import OPT, KVCache, init_cache
 from .sharding import data_mesh, replicate, shard_batch
 

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from ..errors import InputError
+from ..core.errors import InputError
 
 POSITION_OFFSET = 2  # OPT's learned position table has two extra leading rows (fairseq legacy)
 LAYER_NORM_EPS = 1e-5

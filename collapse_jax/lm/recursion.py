@@ -43,8 +43,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import InputError, as_float, as_int, choice, require
-from ..rundir import atomic_write_bytes, atomic_write_csv, atomic_write_json, atomic_write_text, config_diff, read_json, versions
+from ..core.errors import InputError, as_float, as_int, choice, require
+from ..core.rundir import RunDir, claim, atomic_write_bytes, atomic_write_csv, atomic_write_json, atomic_write_text, config_diff, read_json, versions
 from . import data as data_mod
 
 # --------------------------------------------------------------------------------------------
@@ -377,35 +377,28 @@ class Run:
 
     def __init__(self, cfg: Mapping[str, Any], out: str | os.PathLike, *, overwrite: bool = False):
         self.cfg = dict(cfg)
-        self.out = Path(out)
-        self._open(overwrite)
+        self.out = self._open(out, overwrite)
         self.tokenizer = None
         self.blocks: dict[str, np.ndarray] = {}
 
     # ---------------------------------------------------------------- directory
-    def _open(self, overwrite: bool) -> None:
-        out = self.out
-        if out.exists() and not out.is_dir():
-            raise InputError(f"run directory {out} exists and is not a directory")
-        config_path = out / "config.json"
-        self._fresh = not out.exists() or (out.is_dir() and not any(out.iterdir()))
-        if out.is_dir() and any(out.iterdir()):
-            if overwrite:
-                shutil.rmtree(out)
-                self._fresh = True
-            elif not config_path.is_file():
-                raise InputError(f"{out} is not empty and has no config.json: not an lm run directory; "
-                                 "choose another --out or pass --overwrite")
-            else:
-                old = read_json(config_path)
-                diffs = config_diff(old, self.cfg)
-                if diffs:
-                    raise InputError(f"{out} was made with a different configuration; refusing to resume it "
-                                     f"({'; '.join(diffs)}); choose another --out or pass --overwrite")
-                return
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(out / "run.json", {"versions": versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
-        atomic_write_json(config_path, self.cfg)
+    def _open(self, out: str | os.PathLike, overwrite: bool) -> RunDir:
+        """Claim the run directory: resume a run of the same configuration, refuse anything else."""
+        run = claim(out, "lm", overwrite=overwrite, resume=not overwrite, legacy="run.json")
+        if run.resumed:
+            try:
+                old = read_json(run.path / "config.json")
+            except (OSError, ValueError) as err:
+                raise InputError(f"{run.path}/config.json is unreadable ({err}); move the run directory away "
+                                 "or pass --overwrite to start again") from None
+            diffs = config_diff(old, self.cfg)
+            if diffs:
+                raise InputError(f"{run.path} was made with a different configuration; refusing to resume it "
+                                 f"({'; '.join(diffs)}); choose another --out or pass --overwrite")
+            return run
+        atomic_write_json(run / "run.json", {"versions": versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        atomic_write_json(run / "config.json", self.cfg)
+        return run
 
     # ---------------------------------------------------------------- data
     def prepare(self) -> None:
@@ -470,8 +463,7 @@ class Run:
         try:
             self.prepare()
         except InputError as err:
-            if self._fresh:  # bad data or options: leave no half-made run directory behind
-                shutil.rmtree(self.out, ignore_errors=True)
+            self.out.discard()  # bad data or options: leave nothing behind that this run made
             raise InputError(" ".join(str(err).split())) from None  # one line, whatever the library said
         total, done = self._total_units()
         bar = _Progress(total, progress, hook)
@@ -774,10 +766,11 @@ def aggregate(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, list]]:
     return out
 
 
-def write_summary(out: str | os.PathLike) -> dict[str, Any]:
+def write_summary(out: "str | os.PathLike | RunDir") -> dict[str, Any]:
     """summary.csv, summary.json, samples.md and the figures, from the completed generations."""
-    out = Path(out)
-    rows = collect(out)
+    if not isinstance(out, RunDir):
+        out = claim(out, "lm", resume=True, flag="lm run directory", legacy="run.json")
+    rows = collect(out.path)
     atomic_write_csv(out / "summary.csv", SUMMARY_COLUMNS, [_row(m) for m in rows])
     summary = {"per_setting": aggregate(rows), "generations_completed": len(rows)}
     atomic_write_json(out / "summary.json", summary)
@@ -806,7 +799,7 @@ def samples_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
 def plot(out: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     """perplexity.png (test perplexity vs generation, one panel per setting) and histograms.png
     (per-sequence perplexity of each generation's training data under the generation-0 model)."""
-    from .. import plots
+    from ..core import plots
 
     plt = plots.plt
     agg = aggregate(rows)

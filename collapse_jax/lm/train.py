@@ -19,7 +19,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from ..errors import InputError, as_float
+from ..core.errors import InputError, as_float
 from .model import OPT
 from .sharding import data_mesh, replicate, shard_batch
 

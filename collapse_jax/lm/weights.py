@@ -20,8 +20,8 @@ import jax
 import numpy as np
 from flax import nnx
 
-from ..errors import InputError
-from ..rundir import atomic_write_bytes, to_json
+from ..core.errors import InputError
+from ..core.rundir import atomic_write_bytes, to_json
 from .model import OPT, ModelConfig
 
 PREFIX = "model."  # transformers' OPTForCausalLM wraps the decoder in `model`

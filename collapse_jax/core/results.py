@@ -85,13 +85,17 @@ class SimulationResult:
 
     def save(
         self,
-        path: str | os.PathLike,
+        path: "str | os.PathLike | rundir.RunDir",
         *,
         overwrite: bool = False,
-        plot: Callable[["SimulationResult", Path], None] | None = None,
+        plot: Callable[["SimulationResult", "rundir.RunDir"], None] | None = None,
     ) -> Path:
-        """Write the run directory: config.json, metrics.npz, summary.csv, events/final arrays, plots."""
-        out = rundir.prepare_run_dir(path, overwrite=overwrite)
+        """Write the run directory: config.json, metrics.npz, summary.csv, events/final arrays, plots.
+
+        ``path`` is a folder (claimed with :func:`rundir.claim`: a folder that holds files this
+        project did not write is refused, even with ``overwrite``) or an already claimed RunDir."""
+        out = path if isinstance(path, rundir.RunDir) else rundir.claim(path, self.family, overwrite=overwrite,
+                                                                         flag="run directory")
         rundir.atomic_write_json(out / "config.json", {**self.config, "family": self.family,
                                                        "versions": rundir.versions()})
         rundir.atomic_write_npz(out / "metrics.npz", self.metrics)
@@ -103,4 +107,4 @@ class SimulationResult:
             rundir.atomic_write_npz(out / "trajectory.npz", self.trajectory)
         if plot is not None:
             plot(self, out)
-        return out
+        return out.path
