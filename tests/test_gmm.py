@@ -14,7 +14,7 @@ from scipy.stats import multivariate_normal, norm
 from sklearn.mixture import GaussianMixture
 
 from collapse_jax import cli, gmm
-from collapse_jax.errors import InputError
+from collapse_jax import InputError
 
 
 def _two_blobs(seed=0, n=600):
@@ -82,7 +82,10 @@ def test_em_log_likelihood_never_decreases_and_converged_fits_stop():
     assert int(singles[0].iterations) != int(singles[1].iterations)
     for i, single in enumerate(singles):
         assert int(batched.iterations[i]) == int(single.iterations)
-        np.testing.assert_allclose(batched.means[i], single.means, atol=1e-5)
+        # Batched and single fits reduce in different orders: equal up to float32 rounding
+        # accumulated over the EM iterations (rtol 1e-5 is ~80 ulps; a chain that kept iterating
+        # after convergence moves its means by ~1e-4).
+        np.testing.assert_allclose(batched.means[i], single.means, rtol=1e-5, atol=1e-6)
 
 
 def test_mask_equals_dropping_points():
