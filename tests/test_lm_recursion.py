@@ -236,7 +236,7 @@ def test_bad_input_is_one_message_and_exit_code_2(tmp_path, capsys):
     keep.mkdir()
     (keep / "notes.txt").write_text("mine")
     assert _cli("--preset", "smoke", "--data", corpus, "--out", keep) == 2
-    assert "not an lm run directory" in capsys.readouterr().err
+    assert "not written by collapse-jax" in capsys.readouterr().err
     assert (keep / "notes.txt").read_text() == "mine"
 
 

@@ -258,7 +258,7 @@ def claim(path: str | os.PathLike, kind: str, *, overwrite: bool = False, resume
             raise InputError(f"{flag} {path} is not empty and was not written by collapse-jax (it has no "
                              f"{MARKER}); refusing to write there, even with --overwrite: choose a new or "
                              "empty folder")
-        ours = [e for e in marker["entries"] if isinstance(e, str) and (path / e).exists()]
+        ours = [e for e in marker["entries"] if isinstance(e, str) and e and "/" not in e and e not in (".", "..")]
         if resume and marker.get("kind") == kind:
             entries, resumed = ours, True
         elif overwrite:
