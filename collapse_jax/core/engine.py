@@ -1,124 +1,355 @@
-"""The simulation loop shared by every chain family: ``lax.scan`` over generations, batched chains.
+"""The one simulation loop: every family's kernel runs here (see :mod:`collapse_jax.core.kernel`).
 
-A family supplies a pure step ``step(keys_C, state, x) -> (state, metrics)`` where ``keys_C`` holds
-one key per chain for this generation, ``state`` is a pytree with a leading chain axis and ``x`` the
-per-generation inputs (sample size, generation index, ...). This module handles the rest:
+``run`` advances all chains through ``generations`` generations in **blocks** of a fixed length,
+each one compiled call (a ``lax.scan``) whose program is cached by the kernel and the shapes, so a
+run, a resumed run and a sweep's chunks reuse one compilation. Inside a block:
 
-- addressable randomness: chain c uses ``fold_in(root, c)`` and generation t ``fold_in(chain_key, t)``,
-  so chain 17's path is the same with 100 or 10^6 chains, in one block or many, on 1 or 8 devices;
-- blocks of generations compiled once and run under a progress bar;
-- the chain axis sharded over every local device.
+- generations beyond the last are padding (``x["valid"]`` false): the state passes through
+  unchanged, so one block length serves every run length;
+- metrics are observed every ``metrics_every`` generations (and after the last);
+- snapshots of the first ``record_chains`` chains are kept every ``record_every`` generations.
+
+Around the blocks: addressable keys (chain c, generation t: see :mod:`.streams`), the chain axis
+split over every local device with ``shard_map`` (each device runs its own chains' loops with no
+cross-device synchronisation), the per-generation inputs built block by block (a billion
+generations never allocate a billion-row table), a progress bar that excludes compilation, a
+memory estimate checked before anything is allocated, and Ctrl-C answered between blocks with the
+generations completed so far (:class:`Interrupted`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+import functools
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh, PartitionSpec
 
-from .errors import as_int
+from .cache import enable_compilation_cache
+from .errors import InputError, as_int
+from .kernel import Kernel, Params
+from .progress import Progress
+from .streams import generation_keys
 
-
-def root_key(seed: int) -> jax.Array:
-    return jax.random.key(as_int("seed", seed, minimum=0))
-
-
-def chain_keys(seed: int, chains: int, first: int = 0) -> jax.Array:
-    """Keys of chains ``first .. first + chains - 1``: each depends on its index alone."""
-    root = root_key(seed)
-    index = jnp.arange(first, first + chains, dtype=jnp.uint32)
-    return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(root, index)
-
-
-def generation_keys(keys_C: jax.Array, t: jax.Array) -> jax.Array:
-    return jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys_C, t)
+# About this many chain-generations per block: a few seconds of work for the cheapest kernels, so
+# the progress bar moves and Ctrl-C is answered promptly. A kernel may scale it (``block_work``).
+BLOCK_WORK = 1 << 23
+MAX_BLOCK = 4096  # generations per block at most (the scan's inputs and outputs live on the device)
+MEMORY_FRACTION = 0.6  # refuse a run whose results would take more of the available memory
 
 
-def chain_sharding(chains: int) -> NamedSharding | None:
-    """Shard the leading (chain) axis over all local devices when it divides evenly."""
-    devices = jax.local_devices()
-    if len(devices) < 2 or chains % len(devices):
-        return None
-    return NamedSharding(Mesh(np.asarray(devices), ("chains",)), PartitionSpec("chains"))
+class Output(NamedTuple):
+    """What :func:`run` returns (host arrays)."""
+
+    state: Any  # the final state (device arrays)
+    metrics: dict[str, np.ndarray]  # (rows, chains); row 0 is the initial state
+    rows: np.ndarray  # the generation of each metrics row
+    trajectory: dict[str, np.ndarray]  # (snapshots, record_chains, ...) in the state's layout
+    snapshot_rows: np.ndarray  # the generation of each snapshot
+    generations_done: int  # < generations only after Ctrl-C
 
 
-def shard_chains(tree: Any, chains: int) -> Any:
-    sharding = chain_sharding(chains)
-    if sharding is None:
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: ``output`` holds the generations completed before it."""
+
+    def __init__(self, output: Output):
+        super().__init__("interrupted")
+        self.output = output
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The static shape of a block: ``snaps`` snapshot periods of ``rows`` metrics rows of ``every``
+    generations; ``keep`` chains per device in a snapshot; ``devices`` the shard count."""
+
+    snaps: int
+    rows: int
+    every: int
+    keep: int
+    devices: int
+    chain_axis: int
+
+    @property
+    def generations(self) -> int:
+        return self.snaps * self.rows * self.every
+
+
+def metric_rows(generations: int, every: int) -> np.ndarray:
+    """Generations at which metrics are observed: 0, every, 2·every, ..., and the last."""
+    rows = np.arange(0, generations + 1, every, dtype=np.int64)
+    return rows if rows[-1] == generations else np.append(rows, generations)
+
+
+# ---------------------------------------------------------------------------------------------
+# One compiled block
+
+
+def _chain_spec(ndim: int, chain_axis: int) -> PartitionSpec:
+    if ndim == 0:
+        return PartitionSpec()
+    axis = chain_axis % ndim
+    return PartitionSpec(*[("chains" if i == axis else None) for i in range(ndim)])
+
+
+def _take_chains(a: jax.Array, k: int, chain_axis: int) -> jax.Array:
+    if a.ndim == 0:
+        return a
+    return jax.lax.slice_in_dim(a, 0, k, axis=chain_axis % a.ndim)
+
+
+def _block_body(kernel: Kernel, layout: Layout, state, keys_C, params: Params, xs):
+    """``layout.generations`` generations from ``state``; returns (state, metrics, snapshots)."""
+
+    def generation(state, x):
+        def advance(state):
+            return kernel.step(generation_keys(keys_C, x["t"]), state, params, x)
+
+        return jax.lax.cond(x["valid"], advance, lambda s: s, state), None
+
+    def row(state, xs_row):
+        state, _ = jax.lax.scan(generation, state, xs_row)
+        done = jnp.max(jnp.where(xs_row["valid"], xs_row["t"] + 1, 0))
+        return state, kernel.observe(state, params, done)
+
+    def period(state, xs_period):
+        state, metrics = jax.lax.scan(row, state, xs_period)
+        snap = {k: _take_chains(v, layout.keep, kernel.chain_axis) for k, v in kernel.snapshot(state).items()}
+        return state, (metrics, snap)
+
+    shaped = jax.tree.map(lambda a: a.reshape(layout.snaps, layout.rows, layout.every, *a.shape[1:]), xs)
+    state, (metrics, snaps) = jax.lax.scan(period, state, shaped)
+    metrics = {k: v.reshape(layout.snaps * layout.rows, *v.shape[2:]) for k, v in metrics.items()}
+    return state, metrics, snaps
+
+
+@functools.partial(jax.jit, static_argnames=("kernel", "layout"), donate_argnames=("state",))
+def _block(kernel: Kernel, layout: Layout, state, keys_C, params: Params, xs):
+    body = functools.partial(_block_body, kernel, layout)
+    if layout.devices == 1:
+        return body(state, keys_C, params, xs)
+    # One device per shard, each running its own chains' loops: no cross-device synchronisation
+    # inside the block (a while-loop under automatic partitioning would wait for every device).
+    mesh = Mesh(np.asarray(jax.local_devices()[: layout.devices]), ("chains",))
+    ax = kernel.chain_axis
+    chain = lambda tree: jax.tree.map(lambda a: _chain_spec(jnp.ndim(a), ax), tree)  # noqa: E731
+    rep = lambda tree: jax.tree.map(lambda a: PartitionSpec(), tree)  # noqa: E731
+    in_specs = (chain(state), PartitionSpec("chains"), Params(rep(params.shared), chain(params.lanes)), rep(xs))
+    _, metric_shape, snap_shape = jax.eval_shape(body, state, keys_C, params, xs)
+    out_specs = (chain(state),  # metrics are (rows, C); snapshots have a time axis before the state's axes
+                 jax.tree.map(lambda a: PartitionSpec(None, "chains"), metric_shape),
+                 jax.tree.map(lambda a: PartitionSpec(None, *_chain_spec(a.ndim - 1, ax)), snap_shape))
+    sharded = jax.shard_map(body, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
+    return sharded(state, keys_C, params, xs)
+
+
+@functools.partial(jax.jit, static_argnames=("kernel", "chains", "keep"))
+def _initial(kernel: Kernel, params: Params, chains: int, keep: int):
+    state = kernel.init(params, chains)
+    snap = {k: _take_chains(v, keep, kernel.chain_axis) for k, v in kernel.snapshot(state).items()}
+    return state, kernel.observe(state, params, jnp.zeros((), jnp.int32)), snap
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+
+def devices_for(chains: int) -> int:
+    """How many local devices share the chains (all of them, if there are at least as many chains)."""
+    return max(1, min(len(jax.local_devices()), chains))
+
+
+def _pad_lanes(tree, chains: int, padded: int, axis: int):
+    """Repeat the last lane so the chain count divides over the devices (extra lanes are dropped)."""
+    if padded == chains:
         return tree
-    return jax.tree.map(lambda a: jax.device_put(a, sharding) if getattr(a, "ndim", 0) >= 1 else a, tree)
+
+    def pad(a):
+        a = jnp.asarray(a)
+        if a.ndim == 0:
+            return a
+        ax = axis % a.ndim
+        last = jax.lax.slice_in_dim(a, chains - 1, chains, axis=ax)
+        return jnp.concatenate([a, jnp.repeat(last, padded - chains, axis=ax)], axis=ax)
+
+    return jax.tree.map(pad, tree)
 
 
-def run_generations(
-    step: Callable[[jax.Array, Any, Mapping[str, jax.Array]], tuple[Any, Mapping[str, jax.Array]]],
-    state: Any,
+def _unpad(tree, chains: int, axis: int):
+    def cut(a):
+        return a if a.ndim == 0 else jax.lax.slice_in_dim(a, 0, chains, axis=axis % a.ndim)
+
+    return jax.tree.map(cut, tree)
+
+
+def available_memory() -> int:
+    """Bytes of memory this process may still use (MemAvailable, else physical memory)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 40
+
+
+def _nbytes(tree) -> int:
+    return int(sum(math.prod(a.shape) * jnp.dtype(a.dtype).itemsize for a in jax.tree.leaves(tree)))
+
+
+def check_memory(what: str, needed: int, remedy: str) -> None:
+    """Refuse, before allocating, a run whose results would not fit in memory."""
+    limit = int(MEMORY_FRACTION * available_memory())
+    if needed > limit:
+        raise InputError(f"{what} would hold about {needed / 2**30:.3g} GiB, more than "
+                         f"{limit / 2**30:.3g} GiB ({MEMORY_FRACTION:.0%} of the memory available); {remedy}")
+
+
+def run(
+    kernel: Kernel,
+    params: Params,
     keys_C: jax.Array,
-    xs: Mapping[str, np.ndarray],
+    inputs: Callable[[int, int], Mapping[str, np.ndarray]],
     *,
-    block: int | None = None,
+    generations: int,
+    metrics_every: int = 1,
+    record_every: int = 0,
+    record_chains: int | None = None,
     progress: bool = True,
     desc: str = "generations",
-    on_block: Callable[[int, Any], None] | None = None,
-) -> tuple[Any, dict[str, np.ndarray]]:
-    """Run ``len(xs['t'])`` generations; returns the final state and metrics stacked to (G, chains).
+    on_rows: Callable[[np.ndarray, dict[str, np.ndarray]], None] | None = None,
+    keep_metrics: bool = True,
+) -> Output:
+    """Run ``generations`` generations of ``kernel`` for the chains of ``keys_C``.
 
-    ``xs`` must contain ``t`` (the generation index, used for the keys) and any other per-generation
-    inputs. Work runs in blocks of ``block`` generations (one compile per block length), so a
-    progress bar can advance and host memory holds one block of device output at a time.
+    ``inputs(start, stop)`` returns the per-generation table for generations ``start .. stop-1``
+    (leaves of shape (stop - start, S)). ``record_every`` (a multiple of ``metrics_every``; 0 = none)
+    keeps snapshots of the first ``record_chains`` chains (default all). ``on_rows(generations,
+    metrics)`` receives each block's new metrics rows as they arrive; with ``keep_metrics=False`` they
+    are not kept (a caller that summarises them on the fly holds one block at a time).
     """
-    generations = len(xs["t"])
-    chains = keys_C.shape[0]
-    if block is None:
-        # Aim for a few seconds of work per block: about 2^25 chain-generations, at least 1.
-        block = max(1, min(generations, (1 << 25) // max(chains, 1), 500))
-    keys_C = shard_chains(keys_C, chains)
-    # The state is donated to each block; copy it once so the caller's arrays (and leaves that
-    # alias each other) stay valid.
-    state = shard_chains(jax.tree.map(lambda a: jnp.array(a, copy=True), state), chains)
+    enable_compilation_cache()
+    chains = int(keys_C.shape[0])
+    generations = as_int("generations", generations, minimum=0)
+    every = as_int("metrics_every", metrics_every, minimum=1)
+    record_every = as_int("record_every", record_every, minimum=0)
+    if record_every and record_every % every:
+        raise InputError(f"record_every ({record_every}) must be a multiple of metrics_every ({every})")
+    keep_n = chains if record_chains is None else min(as_int("record_chains", record_chains, minimum=0), chains)
+    ax = kernel.chain_axis
 
-    def run_block(state, keys_C, xs_block):
-        def body(state, x):
-            state, metrics = step(generation_keys(keys_C, x["t"]), state, x)
-            return state, metrics
+    ndev = devices_for(chains)
+    padded = -(-chains // ndev) * ndev
+    keep = max(min(keep_n, padded // ndev), 1) if record_every else 1
+    period = record_every or every
+    per_block = max(1, getattr(kernel, "block_work", BLOCK_WORK) // max(padded, 1))
+    periods = max(1, min(-(-max(generations, 1) // period), max(1, min(per_block, MAX_BLOCK) // period)))
+    layout = Layout(periods if record_every else 1, (period // every) * (1 if record_every else periods), every,
+                    keep, ndev, ax)
+    B = layout.generations
+    n_blocks = -(-generations // B) if generations else 0
+    all_rows = metric_rows(generations, every)
 
-        return jax.lax.scan(body, state, xs_block)
+    # What the run will hold on the host, before anything is allocated.
+    state_shape = jax.eval_shape(lambda p: kernel.init(p, padded), params)
+    metric_shape = jax.eval_shape(lambda s, p: kernel.observe(s, p, jnp.zeros((), jnp.int32)), state_shape, params)
+    snap_shape = jax.eval_shape(kernel.snapshot, state_shape)
+    held = (len(all_rows) * chains * _nbytes(metric_shape) // max(padded, 1) if keep_metrics else 0)
+    if record_every:
+        snaps = generations // record_every + 2
+        held += snaps * _nbytes(snap_shape) * keep_n // max(padded, 1)
+    held += 3 * _nbytes(state_shape) + B * _nbytes(metric_shape)
+    check_memory(f"this run ({chains} chains, {generations} generations)", held,
+                 "use fewer chains or generations, record metrics less often (metrics_every), keep fewer "
+                 "trajectory snapshots (record_every, record_chains), or summary statistics only")
 
-    run_block = jax.jit(run_block, donate_argnums=(0,))
-    chunks: list[dict[str, np.ndarray]] = []
-    bar = _progress_bar(generations * chains, desc, progress)
+    keys_C = _pad_lanes(keys_C, chains, padded, 0)
+    params = Params(params.shared, _pad_lanes(params.lanes, chains, padded, ax))
+    state, m0, s0 = _initial(kernel, params, padded, max(keep_n, 1))
+    metrics: dict[str, list[np.ndarray]] = {k: [] for k in m0}
+    snaps: dict[str, list[np.ndarray]] = {k: [] for k in s0}
+    row_gens: list[np.ndarray] = []
+    snap_gens: list[int] = [0] if record_every else []
+
+    def collect_rows(gens, block_metrics):
+        block_metrics = {k: np.asarray(v)[..., :chains] for k, v in block_metrics.items()}
+        if on_rows is not None:
+            on_rows(gens, block_metrics)
+        if keep_metrics:
+            for k, v in block_metrics.items():
+                metrics[k].append(v)
+        row_gens.append(gens)
+
+    def collect_snaps(block_snaps, count):
+        for k, v in block_snaps.items():
+            snaps[k].append(_keep_first(np.asarray(v)[:count], keep_n, ax, lead=1))
+
+    collect_rows(np.zeros(1, np.int64), {k: np.asarray(v)[None] for k, v in m0.items()})
+    if record_every:
+        collect_snaps({k: np.asarray(v)[None] for k, v in s0.items()}, 1)
+
+    done = 0
+    bar = Progress(generations * chains, desc, enabled=progress)
     try:
-        for start in range(0, generations, block):
-            xs_block = {k: jnp.asarray(v[start:start + block]) for k, v in xs.items()}
-            state, metrics = run_block(state, keys_C, xs_block)
-            chunks.append(jax.tree.map(np.asarray, dict(metrics)))
-            if on_block is not None:
-                on_block(start + len(xs_block["t"]), state)
-            bar.update(len(xs_block["t"]) * chains)
+        for b in range(n_blocks):
+            start = b * B
+            stop = min(start + B, generations)
+            xs = _block_inputs(inputs, start, stop, B)
+            state, block_metrics, block_snaps = _block(kernel, layout, state, keys_C, params, xs)
+            # Rows (and snapshot periods) that end past the last generation are padding: drop them.
+            n_rows = -(-(stop - start) // every)
+            collect_rows(np.minimum(start + every * np.arange(1, n_rows + 1), generations),
+                         {k: np.asarray(v)[:n_rows] for k, v in block_metrics.items()})
+            if record_every:
+                n_snaps = -(-(stop - start) // record_every)
+                collect_snaps({k: np.asarray(v)[:n_snaps] for k, v in block_snaps.items()}, n_snaps)
+                snap_gens.extend(np.minimum(start + record_every * np.arange(1, n_snaps + 1), generations).tolist())
+            done = stop
+            bar.update((stop - start) * chains)
+    except KeyboardInterrupt:
+        raise Interrupted(_output(state, metrics, row_gens, snaps, snap_gens, done, chains, ax)) from None
     finally:
         bar.close()
-    if not chunks:
-        return state, {}
-    metrics = {k: np.concatenate([c[k] for c in chunks], axis=0) for k in chunks[0]}
-    return state, metrics
+    return _output(state, metrics, row_gens, snaps, snap_gens, done, chains, ax)
 
 
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress_bar(total: int, desc: str, enabled: bool):
-    if not enabled or total == 0:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit=" chain-gen", unit_scale=True, leave=False, mininterval=0.5)
+def _keep_first(a: np.ndarray, n: int, chain_axis: int, lead: int) -> np.ndarray:
+    if a.ndim <= lead:
+        return a
+    ax = lead + (chain_axis % (a.ndim - lead))
+    return np.take(a, np.arange(min(n, a.shape[ax])), axis=ax)
 
 
-__all__ = ["root_key", "chain_keys", "generation_keys", "chain_sharding", "shard_chains", "run_generations"]
+def _block_inputs(inputs, start: int, stop: int, length: int) -> dict[str, jax.Array]:
+    table = {k: np.asarray(v) for k, v in inputs(start, stop).items()}
+    n = stop - start
+    xs = {}
+    for k, v in table.items():
+        if v.shape[0] != n:
+            raise ValueError(f"inputs({start}, {stop}) gave {v.shape[0]} rows for {k!r}")
+        pad = np.repeat(v[-1:], length - n, axis=0) if n else np.zeros((length, *v.shape[1:]), v.dtype)
+        xs[k] = jnp.asarray(np.concatenate([v, pad]) if length > n else v)
+    t = np.arange(start, start + length, dtype=np.int64)
+    xs["t"] = jnp.asarray(np.minimum(t, np.iinfo(np.int32).max).astype(np.int32))
+    xs["valid"] = jnp.asarray(t < stop)
+    return xs
+
+
+def _output(state, metrics, row_gens, snaps, snap_gens, done, chains, ax) -> Output:
+    state = _unpad(state, chains, ax)
+    rows = np.concatenate(row_gens) if row_gens else np.zeros(0, np.int64)
+    metrics = {k: np.concatenate(v, axis=0) for k, v in metrics.items() if v}
+    trajectory = {k: np.concatenate(v, axis=0) for k, v in snaps.items() if v}
+    return Output(state, metrics, rows, trajectory, np.asarray(snap_gens, np.int64), done)
+
+
+__all__ = ["run", "Output", "Interrupted", "metric_rows", "check_memory", "available_memory", "devices_for",
+           "BLOCK_WORK"]

@@ -4,37 +4,29 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from . import rundir
+from . import rundir, stats
 
-QUANTILES = (0.05, 0.5, 0.95)
-
-
-def mean_and_se(values_GxC: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean over chains and its standard error, per generation (NaN standard error for one chain)."""
-    x = np.asarray(values_GxC, dtype=np.float64)
-    chains = x.shape[-1]
-    mean = x.mean(axis=-1)
-    if chains < 2:
-        return mean, np.full_like(mean, np.nan)
-    with np.errstate(invalid="ignore"):  # inf - inf where a metric is infinite in every chain
-        se = x.std(axis=-1, ddof=1) / np.sqrt(chains)
-    return mean, se
+SUMMARY_COLUMNS = ["generation", "metric", "mean", "se", "q05", "q50", "q95", "prediction", "z", "tail_share",
+                   "heavy_tail"]
 
 
 @dataclass
 class SimulationResult:
     """What a simulation hands back.
 
-    ``metrics[name]`` has shape (generations + 1, chains): row 0 is the original distribution,
-    row t the model after t generations. ``predictions[name]`` is the exact closed-form expectation
-    of that metric per generation, where one exists. ``events`` holds per-chain values of shape
-    (chains,), such as the generation of absorption (-1 if not absorbed). ``final`` holds the final
-    model state per chain; ``trajectory`` optional snapshots every ``config['record_every']``.
+    ``metrics[name]`` has shape (rows, chains): row r is the model after ``rows[r]`` generations
+    (row 0 the original distribution; by default every generation has a row). ``predictions[name]``
+    is the exact closed-form expectation of that metric at each row, where one exists. ``events``
+    holds per-chain values of shape (chains,), such as the generation of absorption (-1 if not
+    absorbed). ``final`` holds the final model of every chain; ``trajectory`` snapshots every
+    ``config['record_every']`` generations (``trajectory['generation']`` says which).
+    A run stopped by Ctrl-C has ``config['generations_done']`` < ``config['process']['generations']``.
     """
 
     family: str
@@ -44,44 +36,71 @@ class SimulationResult:
     predictions: dict[str, np.ndarray] = field(default_factory=dict)
     events: dict[str, np.ndarray] = field(default_factory=dict)
     trajectory: dict[str, np.ndarray] = field(default_factory=dict)
+    rows: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.rows is None:
+            n = next(iter(self.metrics.values())).shape[0] if self.metrics else 1
+            self.rows = np.arange(n)
+        self.rows = np.asarray(self.rows, dtype=np.int64)
 
     @property
     def generations(self) -> int:
-        return next(iter(self.metrics.values())).shape[0] - 1
+        """Generations simulated (the last row)."""
+        return int(self.rows[-1])
 
     @property
     def chains(self) -> int:
         return next(iter(self.metrics.values())).shape[1]
 
-    def summary(self) -> dict[str, dict[str, np.ndarray]]:
-        """Per metric: mean, standard error and quantiles over chains, per generation."""
+    @property
+    def complete(self) -> bool:
+        return "generations_done" not in self.config
+
+    def row(self, generation: int) -> int:
+        """The metrics row of ``generation`` (which must have one)."""
+        hit = np.flatnonzero(self.rows == generation)
+        if not hit.size:
+            raise KeyError(f"generation {generation} has no metrics row (rows are every "
+                           f"{self.config.get('metrics_every', 1)} generations)")
+        return int(hit[0])
+
+    @cached_property
+    def _summary(self) -> dict[str, dict[str, np.ndarray]]:
         out = {}
         for name, values in self.metrics.items():
-            mean, se = mean_and_se(values)
-            stats = {"mean": mean, "se": se}
-            with np.errstate(invalid="ignore"):  # KL is +inf once a state is lost: inf - inf inside quantile
-                qs = np.quantile(np.asarray(values, dtype=np.float64), QUANTILES, axis=-1)
-            for q, row in zip(QUANTILES, qs):
-                stats[f"q{int(q * 100):02d}"] = row
+            s = stats.summarise(values)
             if name in self.predictions:
-                stats["prediction"] = np.asarray(self.predictions[name], dtype=np.float64)
-            out[name] = stats
+                s["prediction"] = np.asarray(self.predictions[name], dtype=np.float64)
+                s["z"] = stats.z_score(s["mean"], s["se"], s["prediction"])
+            out[name] = s
         return out
+
+    def summary(self) -> dict[str, dict[str, np.ndarray]]:
+        """Per metric and row: mean, se, quantiles, ``tail_share`` and ``heavy_tail`` (see
+        :mod:`collapse_jax.core.stats`), and ``prediction``/``z`` where a closed form exists."""
+        return self._summary
+
+    def heavy_tail_rows(self, name: str) -> np.ndarray:
+        """Generations at which ``name``'s mean is carried by a few chains (not a check of theory)."""
+        return self.rows[self.summary()[name]["heavy_tail"]]
 
     def summary_rows(self) -> tuple[list[str], list[list[Any]]]:
         """The summary as a long table: one row per (generation, metric)."""
-        header = ["generation", "metric", "mean", "se", "q05", "q50", "q95", "prediction", "z"]
         rows = []
-        for name, stats in self.summary().items():
-            for g in range(self.generations + 1):
-                pred = stats.get("prediction")
-                p = float(pred[g]) if pred is not None else None
-                z = None
-                if p is not None and np.isfinite(stats["se"][g]) and stats["se"][g] > 0:
-                    z = float((stats["mean"][g] - p) / stats["se"][g])
-                rows.append([g, name, float(stats["mean"][g]), float(stats["se"][g]),
-                             float(stats["q05"][g]), float(stats["q50"][g]), float(stats["q95"][g]), p, z])
-        return header, rows
+
+        def num(v):
+            return None if v is None or not np.isfinite(v) else float(v)
+
+        for name, s in self.summary().items():
+            pred = s.get("prediction")
+            for r, g in enumerate(self.rows):
+                rows.append([int(g), name, float(s["mean"][r]), num(s["se"][r]), float(s["q05"][r]),
+                             float(s["q50"][r]), float(s["q95"][r]),
+                             None if pred is None else float(pred[r]),
+                             None if pred is None else num(s["z"][r]), num(s["tail_share"][r]),
+                             int(s["heavy_tail"][r])])
+        return list(SUMMARY_COLUMNS), rows
 
     def save(
         self,
@@ -98,7 +117,7 @@ class SimulationResult:
                                                                          flag="run directory")
         rundir.atomic_write_json(out / "config.json", {**self.config, "family": self.family,
                                                        "versions": rundir.versions()})
-        rundir.atomic_write_npz(out / "metrics.npz", self.metrics)
+        rundir.atomic_write_npz(out / "metrics.npz", {**self.metrics, "generation": self.rows})
         header, rows = self.summary_rows()
         rundir.atomic_write_csv(out / "summary.csv", header, rows)
         if self.final or self.events:
@@ -108,3 +127,32 @@ class SimulationResult:
         if plot is not None:
             plot(self, out)
         return out.path
+
+
+def terminal_summary(result: SimulationResult, names: list[str], at: list[int] | None = None) -> list[str]:
+    """Lines for the terminal: mean ± se (and the exact value) of ``names`` at a few generations,
+    with heavy-tailed rows said to be so instead of printing a misleading comparison."""
+    g = result.generations
+    rows = result.rows
+    if at is None:
+        at = sorted({int(rows[np.searchsorted(rows, t)]) for t in (g // 4, g // 2, g)}) if g >= 4 else rows.tolist()
+    lines = []
+    for name in names:
+        if name not in result.metrics:
+            continue
+        s = result.summary()[name]
+        parts = []
+        for t in at:
+            r = result.row(t)
+            pred = s.get("prediction")
+            text = f"t={t}: {s['mean'][r]:.4g}" + (f"±{s['se'][r]:.2g}" if np.isfinite(s["se"][r]) else "")
+            if s["heavy_tail"][r]:
+                text += f" (heavy tail: the top 1% of chains carry {s['tail_share'][r]:.0%}; median {s['q50'][r]:.4g})"
+            elif pred is not None:
+                text += f" (exact {pred[r]:.4g})"
+            parts.append(text)
+        lines.append(f"  {name:13s} " + "; ".join(parts))
+    return lines
+
+
+__all__ = ["SimulationResult", "SUMMARY_COLUMNS", "terminal_summary"]

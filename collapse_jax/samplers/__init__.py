@@ -36,3 +36,13 @@ from .threefry import LaneUniforms, bits_to_unit, threefry2x32
 
 __all__ = ["binomial", "binomial_lanes", "log_binomial_pmf", "log_hypergeometric_pmf", "multivariate_hypergeometric",
            "multinomial", "loggamma", "LaneUniforms", "bits_to_unit", "threefry2x32"]
+
+
+def multinomial_KC(keys_C, n_C, p_KxC):
+    """Multinomial counts on the [K, C] layout (categories × chains)."""
+    return multinomial(keys_C, n_C, p_KxC.T).T
+
+
+def multivariate_hypergeometric_KC(keys_C, n_C, pool_KxC, dtype=None):
+    """Multivariate hypergeometric counts on the [K, C] layout."""
+    return multivariate_hypergeometric(keys_C, n_C, pool_KxC.T, dtype=dtype).T

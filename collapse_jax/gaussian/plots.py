@@ -1,14 +1,15 @@
-"""Plots for the Gaussian family (matplotlib, Agg backend): W₂², log det, schedules, ellipses."""
+"""Figures of a Gaussian run: W₂² against its exact expectation and bounds, log-determinant
+trajectories, schedules side by side, and the fitted ellipses (d = 2)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from .core import plots
-from .core.results import SimulationResult
+from ..core import plots
+from ..core.results import SimulationResult
+from .kernel import covariance_of
 
 
 def _band(ax, x, mean, se, label, color=None):
@@ -19,11 +20,10 @@ def _band(ax, x, mean, se, label, color=None):
     return line
 
 
-def plot_w2(result: SimulationResult, path: Path) -> None:
+def plot_w2(result: SimulationResult, path) -> None:
     plt = plots.plt
     summ = result.summary()
-    G = result.generations
-    x = np.arange(G + 1)
+    x = result.rows
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     name = "w2" if "w2" in summ else "mean_sq"
     st = summ[name]
@@ -32,11 +32,13 @@ def plot_w2(result: SimulationResult, path: Path) -> None:
     ax.plot(x[ok], st["q50"][ok], color="tab:green", lw=1.0, label="median over chains")
     if "prediction" in st:
         ax.plot(x, st["prediction"], "k--", lw=1.2, label="exact prediction")
-    harmonic = np.sum(1.0 / np.asarray(result.config["sizes"] or [1e300], dtype=np.float64))
-    if harmonic > 3:
-        ax.text(0.98, 0.03, "Σ 1/Mᵢ > 3: W₂² is heavy-tailed (Var tr Σₙ grows like exp(2n/M)),\n"
-                "so the sample mean falls short of its expectation", transform=ax.transAxes,
-                ha="right", va="bottom", fontsize=7, color="tab:gray")
+    heavy = np.asarray(st["heavy_tail"], bool)
+    if heavy.any():
+        first = int(x[np.argmax(heavy)])
+        ax.axvspan(first, x[-1], color="tab:gray", alpha=0.08, lw=0)
+        ax.text(0.98, 0.03, f"shaded (from generation {first}): the top 1% of chains carry over a quarter of\n"
+                "the spread, so the sample mean is no check of its expectation (see the median)",
+                transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="tab:gray")
     if "mean_sq" in summ and name == "w2":
         ms = summ["mean_sq"]
         if "prediction" in ms:
@@ -47,18 +49,19 @@ def plot_w2(result: SimulationResult, path: Path) -> None:
     ax.set_xlabel("generation n")
     ax.set_ylabel("W₂²(N(μₙ, Σₙ), N(μ₀, Σ₀))")
     cfg = result.config
-    ax.set_title(f"d = {cfg['dim']}, schedule {cfg['schedule']['kind']} M₀ = {cfg['samples']}, "
-                 f"{cfg['estimator']}, {result.chains} chains", fontsize=9)
+    sched = cfg["process"]["schedule"]
+    plots.title(ax, "W₂² to D₀ grows: Σₙ collapses while μₙ wanders",
+                f"d = {cfg['dim']}, schedule {sched['kind']}, M₀ = {sched['samples']}, {cfg['estimator']}, "
+                f"{result.chains} chains")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     plots.save(fig, path)
 
 
-def plot_logdet(result: SimulationResult, path: Path, max_chains: int = 30) -> None:
+def plot_logdet(result: SimulationResult, path, max_chains: int = 30) -> None:
     plt = plots.plt
     summ = result.summary()
-    G = result.generations
-    x = np.arange(G + 1)
+    x = result.rows
     values = np.asarray(result.metrics["logdet"], dtype=np.float64)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for c in range(min(max_chains, values.shape[1])):
@@ -75,12 +78,12 @@ def plot_logdet(result: SimulationResult, path: Path, max_chains: int = 30) -> N
     plots.save(fig, path)
 
 
-def plot_schedules(comparison: Mapping[str, SimulationResult], path: Path) -> None:
+def plot_schedules(comparison: Mapping[str, SimulationResult], path) -> None:
     plt = plots.plt
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.2))
     for spec, res in comparison.items():
         summ = res.summary()
-        x = np.arange(res.generations + 1)
+        x = res.rows
         name = "w2" if "w2" in summ else "mean_sq"
         line = _band(axes[0], x, summ[name]["mean"], summ[name]["se"], spec)
         if "prediction" in summ[name]:
@@ -103,23 +106,24 @@ def default_ellipse_generations(G: int) -> list[int]:
     return [g for g in gens if 0 <= g <= G]
 
 
-def plot_ellipses(result: SimulationResult, path: Path, generations: Sequence[int] | None = None) -> None:
+def plot_ellipses(result: SimulationResult, path, generations: Sequence[int] | None = None) -> None:
     """2-σ ellipses of the recorded chains' fits at chosen generations (d = 2), one panel per
     generation, each on its own scale (the ellipses shrink by orders of magnitude)."""
-    from .gaussian import covariance_of
-
     plt = plots.plt
     traj = result.trajectory
-    G = result.generations
-    gens = [g for g in (generations or default_ellipse_generations(G)) if 0 <= g <= G]
+    recorded = np.asarray(traj["generation"])
+    wanted = generations or default_ellipse_generations(result.generations)
+    gens = [int(recorded[np.argmin(np.abs(recorded - g))]) for g in wanted]  # nearest recorded generation
+    gens = sorted(set(gens))
     fig, axes = plt.subplots(1, len(gens), figsize=(2.8 * len(gens), 3.0), squeeze=False)
     theta = np.linspace(0, 2 * np.pi, 200)
     circle = np.stack([np.cos(theta), np.sin(theta)])
     mean0 = np.asarray(result.config["original"]["mean"])
     cov0 = np.asarray(result.config["original"]["cov"])
     for ax, g in zip(axes[0], gens):
-        mus = np.asarray(traj["mean"][g], dtype=np.float64)
-        covs = covariance_of(traj["unit_lower"][g], traj["log_chol_diag"][g])
+        i = int(np.flatnonzero(recorded == g)[0])
+        mus = np.asarray(traj["mean"][i], dtype=np.float64)
+        covs = covariance_of(traj["unit_lower"][i], traj["log_chol_diag"][i])
         for c in range(mus.shape[0]):
             L = np.linalg.cholesky(covs[c] + 0.0) if np.all(np.linalg.eigvalsh(covs[c]) > 0) else np.zeros((2, 2))
             pts = mus[c][:, None] + 2 * L @ circle
@@ -136,14 +140,17 @@ def plot_ellipses(result: SimulationResult, path: Path, generations: Sequence[in
     plots.save(fig, path)
 
 
-def plot_all(result: SimulationResult, outdir: Path, comparison: Mapping[str, SimulationResult] | None = None,
-             ellipse_generations: Sequence[int] | None = None) -> None:
-    outdir = Path(outdir)
+def plot(result: SimulationResult, out, comparison: Mapping[str, SimulationResult] | None = None,
+         ellipse_generations: Sequence[int] | None = None) -> None:
+    """w2.png, logdet.png, schedules.png (with ``comparison``) and ellipses.png (d = 2) in ``out``."""
     if result.generations == 0:
         return
-    plot_w2(result, outdir / "w2.png")
-    plot_logdet(result, outdir / "logdet.png")
+    plot_w2(result, out / "w2.png")
+    plot_logdet(result, out / "logdet.png")
     if comparison:
-        plot_schedules(comparison, outdir / "schedules.png")
+        plot_schedules(comparison, out / "schedules.png")
     if result.config["dim"] == 2 and result.trajectory:
-        plot_ellipses(result, outdir / "ellipses.png", ellipse_generations)
+        plot_ellipses(result, out / "ellipses.png", ellipse_generations)
+
+
+__all__ = ["plot", "plot_w2", "plot_logdet", "plot_schedules", "plot_ellipses", "default_ellipse_generations"]

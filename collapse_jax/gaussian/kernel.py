@@ -1,0 +1,300 @@
+"""The Gaussian family's kernels: one chain's generation step, vmapped over chains.
+
+Two exact samplers of one law share the state, the metrics and the contract:
+
+- :class:`StatsKernel` draws the sufficient statistics (sample mean ~ N, scatter ~ Wishart by the
+  Bartlett construction), so its cost does not depend on M; the Cholesky factor is carried in the
+  log-scale LDLᵀ form of :mod:`collapse_jax.samplers.wishart` and never re-factorised.
+- :class:`PointsKernel` draws the M points explicitly (cost ∝ M): it also serves a non-Gaussian
+  D_0 (Student-t, a mixture, a data array) and the accumulate-subsample workflow.
+
+The state per chain is (μ, U, ℓ) with Σ = U diag(e^{2ℓ}) Uᵀ, plus the explicit pool of points for
+accumulate-subsample. Per-generation inputs (the table) carry M, the estimator's divisor and the
+mixing weights, so grid points that differ in schedule, estimator or mixing run as lanes of one
+compiled kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..core.kernel import Kernel, Params, select_column
+from ..samplers import wishart
+from .original import draw_original
+
+
+class State(NamedTuple):
+    mean: jax.Array  # (C, d) μ
+    unit_lower: jax.Array  # (C, d, d) U, unit lower-triangular
+    log_chol_diag: jax.Array  # (C, d) ℓ, the log of the Cholesky diagonal
+    pool: jax.Array  # (C, P, d) the pooled points (accumulate-subsample), else (C, 0, d)
+
+
+SPECTRAL = ("w2", "log_eig_max", "log_eig_min")
+
+
+def covariance_of(U: np.ndarray, ell: np.ndarray) -> np.ndarray:
+    """Σ = U diag(e^{2ℓ}) Uᵀ on the host in float64 (underflows where Σ itself does)."""
+    U = np.asarray(U, np.float64)
+    L = U * np.exp(np.asarray(ell, np.float64))[..., None, :]
+    return L @ np.swapaxes(L, -1, -2)
+
+
+def ldl_of(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(U, ℓ) of a positive-definite covariance."""
+    L = np.linalg.cholesky(cov)
+    diag = np.diagonal(L, axis1=-2, axis2=-1)
+    return L / diag[..., None, :], np.log(diag)
+
+
+def reference(mean0: np.ndarray, cov0: np.ndarray) -> dict[str, np.ndarray]:
+    """D_0's Gaussian fit in the forms the kernels use."""
+    U0, ell0 = ldl_of(cov0)
+    return {"mean": mean0, "cov": cov0, "trace": np.trace(cov0), "sigma": np.sqrt(cov0[0, 0]), "U": U0,
+            "ell": ell0, "ell_max": ell0.max()}
+
+
+def _x_axes(x) -> dict[str, int | None]:
+    """vmap axes of this generation's inputs: scalars are shared, (C,) arrays are per chain."""
+    return {k: (0 if jnp.ndim(v) else None) for k, v in x.items()}
+
+
+def _cheap_metrics(ref, d, mu, U, ell):
+    dm = mu - ref["mean"]
+    s = jnp.max(ell)
+    K = wishart.scaled_factor(U, ell, s)
+    ksq = jnp.sum(K * K)
+    out = {
+        "mean_sq": jnp.sum(dm * dm),
+        "logdet": 2.0 * jnp.sum(ell),
+        "trace": jnp.exp(2.0 * s) * ksq,
+        "log_trace": 2.0 * s + jnp.log(ksq),
+    }
+    if d == 1:
+        sigma = jnp.exp(ell[0])
+        out["sigma"] = sigma
+        out["w2"] = out["mean_sq"] + (sigma - ref["sigma"]) ** 2
+    return out, s, K
+
+
+def _spectral_metrics(ref, d, U, ell, s, K, mean_sq, trace):
+    # Largest eigenvalue of Σ = e^{2s} K Kᵀ; smallest from the inverse, scaled by its own largest.
+    lam = jnp.linalg.eigvalsh(K @ K.T)
+    log_max = 2.0 * s + jnp.log(lam[-1])
+    smin = jnp.min(ell)
+    Uinv = jax.scipy.linalg.solve_triangular(U, jnp.eye(d, dtype=U.dtype), lower=True, unit_diagonal=True)
+    K2 = jnp.exp(smin - ell)[:, None] * Uinv
+    log_min = 2.0 * smin - jnp.log(jnp.linalg.eigvalsh(K2 @ K2.T)[-1])
+    # W2: tr (Σ0^{1/2} Σ Σ0^{1/2})^{1/2} = Σ sqrt eig(Lᵀ Σ0 L), L = e^s K.
+    cross = jnp.linalg.eigvalsh(K.T @ ref["cov"] @ K)
+    nuc = jnp.exp(s) * jnp.sum(jnp.sqrt(jnp.maximum(cross, 0.0)))
+    bures = jnp.maximum(ref["trace"] + trace - 2.0 * nuc, 0.0)
+    return {"w2": mean_sq + bures, "log_eig_max": log_max, "log_eig_min": log_min}
+
+
+@dataclass(frozen=True)
+class _GaussianKernel(Kernel):
+    dim: int = 2
+    dtype: str = "float32"
+    workflow: str = "replace"
+    uses_gamma: bool = False
+    spectral_every: int = 1
+
+    name: ClassVar[str] = "gaussian"
+    chain_axis: ClassVar[int] = 0
+
+    @property
+    def fdt(self):
+        return jnp.float64 if self.dtype == "float64" else jnp.float32
+
+    def _ref(self, params: Params) -> dict[str, jax.Array]:
+        return {k: jnp.asarray(v, self.fdt) for k, v in params.get("ref").items()}
+
+    def pool_length(self) -> int:
+        return 0
+
+    def init(self, params: Params, chains: int) -> State:
+        ref = self._ref(params)
+        d = self.dim
+        return State(jnp.broadcast_to(ref["mean"], (chains, d)), jnp.broadcast_to(ref["U"], (chains, d, d)),
+                     jnp.broadcast_to(ref["ell"], (chains, d)),
+                     jnp.zeros((chains, self.pool_length(), d), self.fdt))
+
+    def observe(self, state: State, params: Params, generation) -> dict[str, jax.Array]:
+        ref = self._ref(params)
+        d, every = self.dim, self.spectral_every
+        last = params.get("last")
+
+        def one(mu, U, ell):
+            out, s, K = _cheap_metrics(ref, d, mu, U, ell)
+            if d > 1 and every > 0:
+                args = (U, ell, s, K, out["mean_sq"], out["trace"])
+                if every == 1:
+                    out.update(_spectral_metrics(ref, d, *args))
+                else:
+                    nan = jnp.full((), jnp.nan, U.dtype)
+                    todo = (generation % every == 0) | (generation == last)
+                    out.update(jax.lax.cond(todo, lambda a: _spectral_metrics(ref, d, *a),
+                                            lambda a: dict.fromkeys(SPECTRAL, nan), args))
+            return out
+
+        return jax.vmap(one)(state.mean, state.unit_lower, state.log_chol_diag)
+
+    def snapshot(self, state: State) -> dict[str, jax.Array]:
+        return {"mean": state.mean, "unit_lower": state.unit_lower, "log_chol_diag": state.log_chol_diag}
+
+    def step(self, keys_C, state: State, params: Params, x) -> State:
+        x = select_column(x, params)
+        ref = self._ref(params)
+        x = {k: (v if k == "t" else jnp.asarray(v, self.fdt)) for k, v in x.items()}
+        one = lambda key, mu, U, ell, pool, x: self.one(key, mu, U, ell, pool, x, ref, params)  # noqa: E731
+        return State(*jax.vmap(one, in_axes=(0, 0, 0, 0, 0, _x_axes(x)))(keys_C, *state, x))
+
+    def one(self, key, mu, U, ell, pool, x, ref, params):
+        raise NotImplementedError
+
+
+def _original_count(key, m, gamma, dtype):
+    """How many of the m points come from D_0: Binomial(m, γ)."""
+    return jax.random.binomial(key, m, jnp.asarray(gamma, dtype), dtype=dtype)
+
+
+def _draw_model_group(key, mu, U, ell, n, s, d, dtype):
+    """Sufficient statistics of n points from N(μ, Σ): (mean, scatter factor e^{-s}·F)."""
+    log_b, lower, z = wishart.bartlett(key, n - 1.0, d, dtype, extra_normals=d)
+    mean = mu + U @ (jnp.exp(ell) * z) / jnp.sqrt(jnp.maximum(n, 1.0))
+    B = jnp.diag(jnp.exp(log_b)) + lower
+    return mean, wishart.scaled_factor(U, ell, s) @ B
+
+
+def _previous_group(U, ell, s, x):
+    """The pooled data so far as a group (accumulate): its scatter factor e^{-s}·F."""
+    return wishart.scaled_factor(U, ell, s) * jnp.where(x["n_prev"] > 0, jnp.exp(0.5 * x["log_div_prev"]), 0.0)
+
+
+@dataclass(frozen=True)
+class StatsKernel(_GaussianKernel):
+    """The sufficient-statistic sampler (Gaussian D_0; replace or accumulate)."""
+
+    def one(self, key, mu, U, ell, pool, x, ref, params):
+        d, dtype = self.dim, self.fdt
+        accumulate = self.workflow == "accumulate"
+        if not accumulate and not self.uses_gamma:
+            log_b, lower, z = wishart.bartlett(key, x["nu"], d, dtype, extra_normals=d)
+            mu = mu + U @ (jnp.exp(ell) * z) * x["inv_sqrt_m"]
+            U, ell = wishart.ldl_update(U, ell, log_b, lower, x["log_div"])
+            return mu, U, ell, pool
+        k_count, k_model, k_orig = jax.random.split(key, 3)
+        m = x["m"]
+        n_orig = _original_count(k_count, m, x["gamma"], dtype) if self.uses_gamma else jnp.zeros((), dtype)
+        n_model = m - n_orig
+        s = jnp.maximum(jnp.max(ell), ref["ell_max"])
+        mean_a, F_a = _draw_model_group(k_model, mu, U, ell, n_model, s, d, dtype)
+        counts, means, factors = [n_model], [mean_a], [F_a]
+        if self.uses_gamma:
+            mean_g, F_g = _draw_model_group(k_orig, ref["mean"], ref["U"], ref["ell"], n_orig, s, d, dtype)
+            counts.append(n_orig), means.append(mean_g), factors.append(F_g)
+        if accumulate:
+            counts.append(x["n_prev"]), means.append(mu), factors.append(_previous_group(U, ell, s, x))
+        _, mean, U2, ell2 = wishart.pool(jnp.stack(counts), jnp.stack(means), jnp.stack(factors), s)
+        return mean, U2, ell2 - 0.5 * x["log_div"], pool
+
+
+def _fit_points(pts, mask, s):
+    """Mean and scatter factor e^{-s}·F of the masked rows of pts (M×d), by QR of the centred rows."""
+    n = jnp.sum(mask)
+    mean = jnp.sum(jnp.where(mask[:, None], pts, 0.0), axis=0) / n
+    centred = jnp.where(mask[:, None], pts - mean, 0.0) * jnp.exp(-s)
+    return n, mean, wishart.pooled_factor(centred.T)
+
+
+@dataclass(frozen=True)
+class PointsKernel(_GaussianKernel):
+    """The explicit-points sampler: ``m_max`` points per chain and generation (rows past M_t are
+    masked), any D_0, and an explicit pool of ``pool_len`` points for accumulate-subsample."""
+
+    m_max: int = 1
+    pool_len: int = 0
+    original: str = "gaussian"
+    df: float | None = None
+
+    lane_params: ClassVar[tuple[str, ...]] = ()
+
+    def pool_length(self) -> int:
+        return self.pool_len
+
+    def _draw_original(self, key, ref, params):
+        return draw_original(self.original, self.df, params.get("original"), ref["mean"], key, self.m_max,
+                             self.fdt)
+
+    def _data_points(self, key, mu, U, ell, x, ref, params):
+        """The m points of this generation (rows < m valid), in real coordinates."""
+        k_count, k_model, k_orig = jax.random.split(key, 3)
+        m = x["m"]
+        dtype, d = self.fdt, self.dim
+        n_orig = _original_count(k_count, m, x["gamma"], dtype) if self.uses_gamma else jnp.zeros((), dtype)
+        n_orig = jnp.where(x["first"] > 0, m, n_orig)  # generation 0 fits real data only
+        s = jnp.max(ell)
+        z = jax.random.normal(k_model, (self.m_max, d), dtype)
+        model = mu + jnp.exp(s) * (z * jnp.exp(ell - s)) @ U.T
+        real = self._draw_original(k_orig, ref, params)
+        return jnp.where((jnp.arange(self.m_max) < n_orig)[:, None], real, model)
+
+    def _whitened(self, key, mu, U, ell, x):
+        # M points x = μ + L z: the fit is μ + L z̄ and L·chol(Σ (z − z̄)(z − z̄)ᵀ)/√div, collapse-safe.
+        d, dtype = self.dim, self.fdt
+        z = jax.random.normal(key, (self.m_max, d), dtype)
+        mask = jnp.arange(self.m_max) < x["m"]
+        zbar = jnp.sum(jnp.where(mask[:, None], z, 0.0), axis=0) / x["m"]
+        zc = jnp.where(mask[:, None], z - zbar, 0.0)
+        C = jnp.linalg.cholesky(zc.T @ zc)
+        mu = mu + U @ (jnp.exp(ell) * zbar)
+        U, ell = wishart.ldl_update(U, ell, jnp.log(jnp.diagonal(C)), jnp.tril(C, -1), x["log_div"])
+        return mu, U, ell
+
+    def _general(self, key, mu, U, ell, x, ref, params):
+        pts = self._data_points(key, mu, U, ell, x, ref, params)
+        mask = jnp.arange(self.m_max) < x["m"]
+        s = jnp.maximum(jnp.max(ell), ref["ell_max"])
+        n, mean, F = _fit_points(pts, mask, s)
+        if self.workflow == "accumulate":
+            _, mean, U2, ell2 = wishart.pool(jnp.stack([n, x["n_prev"]]), jnp.stack([mean, mu]),
+                                             jnp.stack([F, _previous_group(U, ell, s, x)]), s)
+        else:
+            U2, ell2 = wishart.from_factor(F, s)
+        return mean, U2, ell2 - 0.5 * x["log_div"]
+
+    def _subsample(self, key, mu, U, ell, pool, x, ref, params):
+        k_data, k_pick = jax.random.split(key)
+        pts = self._data_points(k_data, mu, U, ell, x, ref, params)
+        start = x["n_prev"].astype(jnp.int32)
+        pool = jax.lax.dynamic_update_slice(pool, pts, (start, jnp.zeros((), jnp.int32)))
+        n_pool = x["n_prev"] + x["m"]
+        # A uniform subset of size m without replacement: the m smallest of i.i.d. uniforms.
+        u = jax.random.uniform(k_pick, (self.pool_len,), self.fdt)
+        u = jnp.where(jnp.arange(self.pool_len) < n_pool, u, 2.0)
+        _, idx = jax.lax.top_k(-u, self.m_max)
+        s = jnp.maximum(jnp.max(ell), ref["ell_max"])
+        _, mean, F = _fit_points(pool[idx], jnp.arange(self.m_max) < x["m"], s)
+        U2, ell2 = wishart.from_factor(F, s)
+        return mean, U2, ell2 - 0.5 * x["log_div"], pool
+
+    def one(self, key, mu, U, ell, pool, x, ref, params):
+        if self.workflow == "accumulate-subsample":
+            return self._subsample(key, mu, U, ell, pool, x, ref, params)
+        if self.workflow == "replace" and not self.uses_gamma:
+            if self.original == "gaussian":
+                return (*self._whitened(key, mu, U, ell, x), pool)
+            # real data at generation 0, collapse-safe whitened fits after
+            out = jax.lax.cond(x["first"] > 0, lambda a: self._general(*a, ref, params),
+                               lambda a: self._whitened(*a), (key, mu, U, ell, x))
+            return (*out, pool)
+        return (*self._general(key, mu, U, ell, x, ref, params), pool)
+
+
+__all__ = ["StatsKernel", "PointsKernel", "State", "covariance_of", "ldl_of", "reference", "SPECTRAL"]

@@ -1,0 +1,190 @@
+"""``gaussian.simulate``: validate, run a Gaussian kernel on the engine, assemble the result."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..core import simulation
+from ..core.engine import Output
+from ..core.errors import InputError, as_int, choice, require
+from ..core.process import Process
+from ..core.results import SimulationResult
+from ..core.simulation import Prepared
+from .kernel import PointsKernel, StatsKernel, covariance_of, reference
+from .original import Original, make_original
+from .theory import divisor, predictions
+
+ESTIMATORS = ("unbiased", "mle")
+SAMPLERS = ("stats", "points")
+TRAJECTORY_CHAINS = 8  # chains whose (μ, Σ) are recorded by default (for the ellipse plot)
+MAX_POOL_ELEMENTS = 1 << 28  # the explicit points (chains x points x d) the points sampler may hold
+
+
+def check_sizes(process: Process, d: int, estimator: str) -> None:
+    """Every fit needs M ≥ d + 1 points (and M ≥ 2 for the unbiased estimator); with accumulate
+    only the first fit sees fewer than the pool."""
+    G = process.generations
+    if not G:
+        return
+    sizes = process.schedule.sizes_range(0, 1) if process.workflow == "accumulate" else process.sizes()
+    worst = int(np.argmin(sizes))
+    if estimator == "unbiased" and sizes[worst] < 2:
+        raise InputError(f"the unbiased estimator divides the scatter by M - 1 and needs M >= 2; "
+                         f"M_{worst} = {sizes[worst]}")
+    if sizes[worst] <= d:
+        raise InputError(f"M_{worst} = {sizes[worst]} <= d = {d}: a covariance fitted to M <= d points is singular "
+                         f"(rank M - 1 < d); every fit needs M >= d + 1 = {d + 1}")
+
+
+def _columns(process: Process, estimator: str):
+    """The Gaussian family's per-generation inputs beyond the process's own."""
+
+    def columns(start: int, stop: int) -> dict[str, np.ndarray]:
+        table = process.table(start, stop)
+        m = table["m"].astype(np.float64)
+        pool = table["pool"].astype(np.float64)
+        n_prev = pool - m
+        fitted = pool if process.workflow == "accumulate" else m
+        with np.errstate(divide="ignore"):
+            log_div_prev = np.log(np.maximum(divisor(n_prev, estimator), 1.0))
+        return {"m": m, "nu": m - 1.0, "inv_sqrt_m": 1.0 / np.sqrt(m), "log_div": np.log(divisor(fitted, estimator)),
+                "n_prev": n_prev, "log_div_prev": log_div_prev,
+                "first": (np.arange(start, stop) == 0).astype(np.float64)}
+
+    return columns
+
+
+def prepare(mean0: Any = None, cov0: Any = None, *, process: Process, estimator: str = "unbiased",
+            sampler: str = "stats", original: "str | Original | None" = "gaussian", dtype: str = "float32",
+            spectral_every: int = 1, chains: int = 1) -> Prepared:
+    """The validated run (also how the sweep turns a grid point into lanes)."""
+    choice("estimator", estimator, ESTIMATORS)
+    choice("sampler", sampler, SAMPLERS)
+    dtype = simulation.check_dtype(dtype)
+    spectral_every = as_int("spectral_every", spectral_every, minimum=0)
+    orig = make_original(original, mean0, cov0)
+    d = orig.dim
+    if process.mixing.uses("beta"):
+        raise InputError("beta > 0 is not supported by the Gaussian family: the previous generation's data "
+                         "distribution is a mixture of every earlier fit, so an exact state would grow with the "
+                         "generations; use gamma (original data) or workflow='accumulate'")
+    if sampler == "stats" and orig.kind != "gaussian":
+        raise InputError(f"original {orig.describe()!r} is not Gaussian: the sufficient-statistic sampler needs "
+                         "Gaussian data; use sampler='points'")
+    if sampler == "stats" and process.workflow == "accumulate-subsample":
+        raise InputError("workflow 'accumulate-subsample' draws a subset of explicit points from the pool; "
+                         "it needs sampler='points' (sufficient statistics cannot subsample)")
+    check_sizes(process, d, estimator)
+    common = dict(dim=d, dtype=dtype, workflow=process.workflow, uses_gamma=process.mixing.uses("gamma"),
+                  spectral_every=spectral_every)
+    params: dict[str, Any] = {"ref": reference(orig.mean, orig.cov), "last": np.int32(process.generations)}
+    if sampler == "stats":
+        kernel = StatsKernel(**common)
+    else:
+        G = process.generations
+        m_max = int(process.schedule.sizes(G).max()) if G else 1
+        pool_len = process.schedule.prefix_sum(G) + m_max if process.workflow == "accumulate-subsample" else 0
+        elements = chains * max(m_max, pool_len) * d
+        require(elements <= MAX_POOL_ELEMENTS,
+                f"the explicit-points sampler would hold {elements:.3g} numbers per generation (chains x points "
+                f"x d); at most {MAX_POOL_ELEMENTS:.3g}: use fewer chains or sampler='stats'")
+        kernel = PointsKernel(**common, m_max=m_max, pool_len=pool_len, original=orig.kind, df=orig.df)
+        params["original"] = orig.arrays()
+    config = {"dim": d, "estimator": estimator, "sampler": sampler, "spectral_every": spectral_every,
+              "original": orig.to_config()}
+    return Prepared(kernel, params, process, config, dtype, columns=_columns(process, estimator))
+
+
+def simulate(
+    mean0: Any = None,
+    cov0: Any = None,
+    *,
+    process: Process | None = None,
+    samples: int | None = None,
+    generations: int | None = None,
+    schedule: "str | Sequence[int] | None" = None,
+    workflow: str | None = None,
+    alpha: Any = None,
+    beta: Any = None,
+    gamma: Any = None,
+    chains: int = 1000,
+    seed: int = 0,
+    first_chain: int = 0,
+    metrics_every: int = 1,
+    record_every: int | None = None,
+    record_chains: int | None = TRAJECTORY_CHAINS,
+    estimator: str = "unbiased",
+    sampler: str = "stats",
+    original: "str | Original | None" = "gaussian",
+    spectral_every: int = 1,
+    dtype: str = "float32",
+    progress: bool = True,
+) -> SimulationResult:
+    """Simulate ``chains`` independent recursive Gaussian fits (the paper's Theorem 3.1).
+
+    ``mean0`` (d,) and ``cov0`` (d, d) (or a scalar variance) define D_0 = N(mean0, cov0), or its
+    first two moments for ``original='student-t:DF'`` / ``'mixture:SEP'``; pass an :class:`Original`
+    (``data_original(array)``, ``mixture_original(...)``) instead of mean0/cov0 for the others.
+    The process: ``process=`` or its keywords (``samples`` M, default 100; ``generations``, 100;
+    ``schedule``, ``workflow``, ``alpha``/``beta``/``gamma``). ``estimator``: ``'unbiased'``
+    (divide the scatter by M−1, the theorem's) or ``'mle'`` (by M, the notebooks' and
+    Collapse-or-Thrive's). ``sampler``: ``'stats'`` (sufficient statistics, cost independent of M)
+    or ``'points'`` (explicit points; any D_0, accumulate-subsample).
+
+    Metrics (rows, chains), a row every ``metrics_every`` generations: ``w2`` (W₂² to D_0's
+    Gaussian fit), ``mean_sq`` = ‖μ_n − μ_0‖², ``logdet``, ``trace``, ``log_trace``,
+    ``log_eig_max``, ``log_eig_min`` and, in 1-D, ``sigma``. The spectral ones (``w2`` for d > 1 and
+    the eigenvalues) are computed every ``spectral_every``-th generation and at the last (NaN
+    elsewhere; 0 leaves them out). ``predictions`` hold every exact expectation known for the
+    configuration. ``final`` holds every chain's ``mean`` and ``cov`` (and the collapse-safe factors
+    ``unit_lower``, ``log_chol_diag``: Σ = U diag(e^{2ℓ}) Uᵀ). ``trajectory`` keeps (μ, U, ℓ) of the
+    first ``record_chains`` chains at every ``record_every``-th generation (default: every row).
+    """
+    process = simulation.resolve_process(process, samples=samples, generations=generations, schedule=schedule,
+                                         workflow=workflow, alpha=alpha, beta=beta, gamma=gamma,
+                                         defaults={"samples": 100, "generations": 100})
+    prepared = prepare(mean0, cov0, process=process, estimator=estimator, sampler=sampler, original=original,
+                       dtype=dtype, spectral_every=spectral_every, chains=chains)
+    record_every = as_int("metrics_every", metrics_every, minimum=1) if record_every is None else record_every
+    run = dict(chains=chains, seed=seed, first_chain=first_chain, metrics_every=metrics_every,
+               record_every=record_every)
+    orig = make_original(original, mean0, cov0)
+
+    def finish(out: Output) -> SimulationResult:
+        config = simulation.run_config(prepared, **run, output=out)
+        state = out.state
+        final = {"mean": np.asarray(state.mean), "unit_lower": np.asarray(state.unit_lower),
+                 "log_chol_diag": np.asarray(state.log_chol_diag)}
+        final["cov"] = covariance_of(final["unit_lower"], final["log_chol_diag"])
+        preds = predictions(orig, process, estimator, out.rows)
+        trajectory = dict(out.trajectory, generation=out.snapshot_rows) if out.trajectory else {}
+        return SimulationResult("gaussian", config, out.metrics, rows=out.rows, final=final, trajectory=trajectory,
+                                predictions={k: v for k, v in preds.items() if k in out.metrics})
+
+    return simulation.simulate("gaussian", prepared, finish, record_chains=record_chains, progress=progress, **run)
+
+
+COMPARE_SCHEDULES = ("constant", "linear", "poly:1.5", "geometric")
+
+
+def compare_schedules(mean0, cov0, *, samples: int, generations: int, chains: int, seed: int = 0,
+                      estimator: str = "unbiased", dtype: str = "float32", progress: bool = False,
+                      schedules: Sequence[str] = COMPARE_SCHEDULES) -> dict[str, SimulationResult]:
+    """The same configuration under several schedules (sufficient statistics, no spectral metrics).
+    A bare ``geometric`` picks the ratio that grows M to at most 10⁶ by the last generation."""
+    samples = as_int("samples", samples, minimum=1)
+    generations = as_int("generations", generations, minimum=1)
+    out = {}
+    for spec in schedules:
+        if spec == "geometric":
+            ratio = min(1.1, (1e6 / samples) ** (1.0 / max(generations - 1, 1)))
+            spec = f"geometric:{ratio:.6g}"
+        out[spec] = simulate(mean0, cov0, samples=samples, generations=generations, chains=chains, seed=seed,
+                             estimator=estimator, schedule=spec, dtype=dtype, spectral_every=0, progress=progress,
+                             record_every=0)
+    return out
+
+
+__all__ = ["simulate", "prepare", "compare_schedules", "check_sizes", "ESTIMATORS", "SAMPLERS"]
