@@ -63,8 +63,8 @@ def grid(n_m: int, n_gamma: int) -> tuple[list[int], list[float]]:
     return ms, gammas
 
 
-def sweep_config(ms, gammas, chains, generations, states=100, record_every=10, chunk_lanes=1 << 17):
-    return {"family": "discrete", "generations": generations, "chains": chains, "record_every": record_every,
+def sweep_config(ms, gammas, chains, generations, states=100, metrics_every=10, chunk_lanes=1 << 17):
+    return {"family": "discrete", "generations": generations, "chains": chains, "metrics_every": metrics_every,
             "chunk_lanes": chunk_lanes, "metrics": ["gini_simpson", "surviving", "tv"],
             "fixed": {"states": states, "init": "zipf:1.1"}, "grid": {"samples": ms, "gamma": gammas}}
 
@@ -184,7 +184,7 @@ def main(argv=None) -> None:
         print(f"\nthroughput vs chains per point (K=100, M=1000, 20 generations, one point, compile excluded):")
         print(f"{'chains':>9s} {'seconds':>9s} {'chain-gen/s':>12s}")
         for c in ([] if args.no_scaling else scaling):
-            one = sweep_config([1000], [0.0], c, 20, record_every=20, chunk_lanes=max(c, 1))
+            one = sweep_config([1000], [0.0], c, 20, metrics_every=20, chunk_lanes=max(c, 1))
             time_sweep(one, tmp, f"s{c}-warmup")
             dt, _ = time_sweep(one, tmp, f"s{c}")
             print(f"{c:9d} {dt:9.2f} {c * 20 / dt:12.3g}")

@@ -53,7 +53,7 @@ def plot_absorption(res, out: Path) -> Path:
         mean.append(r["mean"] if r else np.nan)
         se.append(r["se"] if r else np.nan)
     ms, mean, se = map(np.asarray, (ms, mean, se))
-    p0 = res.points[0].resolved.p0
+    p0 = res.points[0].prepared.params["p0"]
     grid = np.logspace(np.log10(ms.min()), np.log10(ms.max()), 50)
     ax1.plot(grid, [discrete.absorption_time_diffusion(p0, m) for m in grid], "k--", lw=1,
              label="diffusion: −2M Σ(1−p_i) ln(1−p_i)")
@@ -141,7 +141,7 @@ def plot_real_fraction(res, out: Path, threshold: float = 0.1) -> Path:
         x = np.where(gam > 0, gam, gam[gam > 0].min() / 3 if (gam > 0).any() else 1e-3)
         ax.errorbar(x, mean, yerr=2 * se, fmt="o-", color=f"C{i}", capsize=2, label=f"M={m}")
         # The floor: TV of a fresh M-sample of p_0 itself (what even all-real data would give).
-        p0 = pts[0].resolved.p0
+        p0 = pts[0].prepared.params["p0"]
         fresh = np.random.default_rng(0).multinomial(m, p0, size=4000) / m
         ax.axhline(0.5 * np.abs(fresh - p0).sum(1).mean(), color=f"C{i}", ls=":", lw=1)
         ok = np.flatnonzero(mean + 2 * se < threshold)

@@ -48,7 +48,7 @@ def test_bad_mixing(kw, message):
 
 
 def test_mixing_defaults_alpha():
-    assert Mixing.resolve(gamma=0.1) == Mixing(0.9, 0.0, 0.1)
+    assert Mixing.resolve(gamma=0.1).constant_values() == (0.9, 0.0, 0.1)
 
 
 def test_unknown_workflow():

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from collapse_jax import InputError, cli, discrete
+import collapse_jax.discrete.cli  # noqa: F401  (patched below)
 from collapse_jax.core import rundir
 
 FAST = ["--states", "4", "--samples", "10", "--generations", "2", "--chains", "2", "--no-progress"]
@@ -55,7 +56,7 @@ def test_a_bad_out_is_found_before_any_compute(tmp_path, monkeypatch, capsys):
         """Stands in for discrete.simulate."""
         raise AssertionError("simulate ran although --out was unusable")
 
-    monkeypatch.setattr(discrete, "simulate", no_compute)
+    monkeypatch.setattr(discrete.cli, "simulate", no_compute)
     (tmp_path / "afile").write_text("x")
     bad = [str(tmp_path / "afile" / "sub"), str(tmp_path / "afile")]
     if sys.platform.startswith("linux"):
@@ -72,7 +73,7 @@ def test_a_failed_run_leaves_no_folder_behind(tmp_path, monkeypatch):
         """Stands in for discrete.simulate."""
         raise InputError("found late")
 
-    monkeypatch.setattr(discrete, "simulate", bad_input)
+    monkeypatch.setattr(discrete.cli, "simulate", bad_input)
     out = tmp_path / "new" / "deeper"
     assert cli.main(["discrete", *FAST, "--out", str(out)]) == 2
     assert not (tmp_path / "new").exists()

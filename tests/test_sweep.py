@@ -13,13 +13,14 @@ import pytest
 
 from collapse_jax import InputError, discrete, sweep
 from collapse_jax.cli import main as cli_main
+from collapse_jax.core.engine import metric_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOAT_METRICS = ("gini_simpson", "entropy", "tv", "kl", "tail_lost")
 
 # 2 x 2 grid (M, gamma) + a second schedule; 24 chains per point; 2 points per chunk.
 CFG = {
-    "family": "discrete", "generations": 12, "chains": 24, "record_every": 3, "chunk_lanes": 50,
+    "family": "discrete", "generations": 12, "chains": 24, "metrics_every": 3, "chunk_lanes": 50,
     "fixed": {"states": 6, "init": "zipf:1.1"},
     "grid": {"samples": [10, 40], "gamma": [0.0, 0.2]},
     "cases": [{"schedule": "constant"}, {"schedule": "linear", "workflow": "replace"}],
@@ -39,14 +40,14 @@ def _same_chains(raw, res, rows):
         np.testing.assert_array_equal(raw[name], res.metrics[name][rows].astype(np.float32))
     for name in FLOAT_METRICS:
         np.testing.assert_allclose(raw[name], res.metrics[name][rows].astype(np.float32), rtol=1e-6, atol=1e-7)
-    np.testing.assert_array_equal(raw["absorbed_at"], res.events["absorbed_at"])
-    np.testing.assert_array_equal(raw["first_extinction"], res.events["first_extinction"])
+    np.testing.assert_array_equal(raw["absorption_time"], res.events["absorbed_at"])
+    np.testing.assert_array_equal(raw["first_extinction_time"], res.events["first_extinction"])
 
 
 def test_points_are_vectorised_and_match_single_point_api(full):
     assert len(full.points) == 8
     assert full.stats["chunks"] == 4  # 2 points per chunk, all in one kernel group
-    rows = sweep.recorded_generations(12, 3)
+    rows = metric_rows(12, 3)
     assert rows.tolist() == [0, 3, 6, 9, 12]
     for idx in (0, 7):  # constant M, gamma = 0 and linear M, gamma = 0.2
         pt = full.points[idx]
@@ -65,7 +66,7 @@ def test_points_split_over_chunks_match_first_chain_offsets(tmp_path):
     res = sweep.run(cfg, tmp_path / "split", progress=False)
     assert res.stats["chunks"] == 3 and res.points[0].rng_seed == 3
     raw = sweep.load_chains(res.out, 0)
-    rows = sweep.recorded_generations(12, 3)
+    rows = metric_rows(12, 3)
     # chains 16..39 span two chunks; alone, through first_chain, they are the same chains
     part = discrete.simulate("zipf:1.1", states=6, samples=10, generations=12, chains=24, seed=3, first_chain=16,
                              progress=False)
@@ -136,7 +137,7 @@ def test_corrupt_chunk_refused_and_kept(tmp_path):
     ({"bogus": 1}, "unknown config key 'bogus'"),
     ({"grid": {"M": [1, 2]}}, r"unknown discrete parameter grid\.'M'"),
     ({"grid": {"samples": []}}, r"grid\.samples is empty"),
-    ({"grid": {"samples": ["ten"]}}, r"grid\.samples must hold numbers"),
+    ({"grid": {"samples": ["ten"]}}, r"samples must be an integer"),
     ({"grid": {"samples": 10}}, r"grid\.samples must be a list"),
     ({"grid": {"gamma": [0.0, 1.5]}}, "mixing weight"),
     ({"grid": {"samples": [0]}}, "samples must be >= 1"),
@@ -173,14 +174,14 @@ def test_cli_exit_code_2_and_dry_run(tmp_path, capsys):
 def test_gaussian_grid_is_vectorised_and_matches_single_point_api(tmp_path):
     from collapse_jax import gaussian
 
-    cfg = {"family": "gaussian", "generations": 10, "chains": 400, "record_every": 5, "chunk_lanes": 800,
+    cfg = {"family": "gaussian", "generations": 10, "chains": 400, "metrics_every": 5, "chunk_lanes": 800,
            "metrics": ["w2", "mean_sq", "sigma"], "fixed": {"dim": 1},
            "grid": {"samples": [20, 50], "estimator": ["unbiased", "mle"]},
            "cases": [{"workflow": "replace"}, {"workflow": "accumulate-subsample", "sampler": "points"}]}
     res = sweep.run(cfg, tmp_path / "g", progress=False)
     # one kernel for the four replace points (M and estimator per lane; two chunks of two points
-    # reuse it); subsample keeps an explicit pool and runs per point
-    assert res.stats["chunks"] == 2 + 4
+    # reuse it); subsample keeps an explicit pool sized by M: one kernel per M, both estimators as lanes
+    assert res.stats["chunks"] == 2 + 2
     rows = [r for r in res.rows if r["metric"] == "w2" and r["generation"] == 10 and r["workflow"] == "replace"]
     assert len(rows) == 4 and all(r["prediction"] is not None and abs(r["z"]) < 5 for r in rows)
     pt = next(p for p in res.points if p.params["estimator"] == "mle" and p.params["workflow"] == "replace"
@@ -221,7 +222,7 @@ def test_four_devices_give_the_same_chains(full, tmp_path):
 @pytest.mark.slow
 def test_killed_cli_sweep_resumes_without_loss(tmp_path):
     cfg = tmp_path / "kill.toml"
-    cfg.write_text('family = "discrete"\ngenerations = 200\nchains = 400\nchunk_lanes = 400\nrecord_every = 10\n'
+    cfg.write_text('family = "discrete"\ngenerations = 200\nchains = 400\nchunk_lanes = 400\nmetrics_every = 10\n'
                    '[fixed]\nstates = 50\n[grid]\nsamples = [100, 200, 400, 800, 1600, 3200]\n')
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "collapse_jax.cli", "sweep", str(cfg), "--out", str(out), "--no-progress"]
@@ -251,9 +252,9 @@ def test_multinomial_row_zero_is_addressable():
 
     from collapse_jax import samplers
 
-    from collapse_jax.core import engine
+    from collapse_jax.core import streams
 
-    keys = engine.chain_keys(7, 40)
+    keys = streams.chain_keys(7, 40)
     p = jnp.full((40, 5), 0.2)
     batch = np.asarray(samplers.multinomial(keys, 1000, p))
     shifted = np.asarray(samplers.multinomial(jnp.roll(keys, 1, axis=0), 1000, p))

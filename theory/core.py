@@ -9,6 +9,8 @@ from typing import Callable
 
 import numpy as np
 
+from collapse_jax.core import stats
+
 
 @dataclass(frozen=True)
 class Scale:
@@ -76,8 +78,9 @@ def register(name: str, family: str, identity: str, exact: bool = True):
 
 
 def mean_se(samples) -> tuple[float, float]:
-    x = np.asarray(samples, dtype=np.float64).ravel()
-    return float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.size))
+    """Mean and standard error of per-chain samples (collapse_jax.core.stats, the one place)."""
+    mean, se = stats.mean_and_se(np.asarray(samples, dtype=np.float64).ravel()[None])
+    return float(mean[0]), float(se[0])
 
 
 def compare(check: str, label: str, samples, predicted: float, **kw) -> Row:

@@ -223,7 +223,7 @@ def run(
     metrics_every: int = 1,
     record_every: int = 0,
     record_chains: int | None = None,
-    progress: bool = True,
+    progress: "bool | Progress" = True,
     desc: str = "generations",
     on_rows: Callable[[np.ndarray, dict[str, np.ndarray]], None] | None = None,
     keep_metrics: bool = True,
@@ -258,6 +258,8 @@ def run(
     n_blocks = -(-generations // B) if generations else 0
     all_rows = metric_rows(generations, every)
 
+    keys_C = _pad_lanes(keys_C, chains, padded, 0)
+    params = Params(params.shared, _pad_lanes(params.lanes, chains, padded, ax))
     # What the run will hold on the host, before anything is allocated.
     state_shape = jax.eval_shape(lambda p: kernel.init(p, padded), params)
     metric_shape = jax.eval_shape(lambda s, p: kernel.observe(s, p, jnp.zeros((), jnp.int32)), state_shape, params)
@@ -271,8 +273,6 @@ def run(
                  "use fewer chains or generations, record metrics less often (metrics_every), keep fewer "
                  "trajectory snapshots (record_every, record_chains), or summary statistics only")
 
-    keys_C = _pad_lanes(keys_C, chains, padded, 0)
-    params = Params(params.shared, _pad_lanes(params.lanes, chains, padded, ax))
     state, m0, s0 = _initial(kernel, params, padded, max(keep_n, 1))
     metrics: dict[str, list[np.ndarray]] = {k: [] for k in m0}
     snaps: dict[str, list[np.ndarray]] = {k: [] for k in s0}
@@ -297,7 +297,8 @@ def run(
         collect_snaps({k: np.asarray(v)[None] for k, v in s0.items()}, 1)
 
     done = 0
-    bar = Progress(generations * chains, desc, enabled=progress)
+    own_bar = not isinstance(progress, Progress)  # a caller's bar (a sweep's) spans many runs
+    bar = Progress(generations * chains, desc, enabled=progress) if own_bar else progress
     try:
         for b in range(n_blocks):
             start = b * B
@@ -317,7 +318,8 @@ def run(
     except KeyboardInterrupt:
         raise Interrupted(_output(state, metrics, row_gens, snaps, snap_gens, done, chains, ax)) from None
     finally:
-        bar.close()
+        if own_bar:
+            bar.close()
     return _output(state, metrics, row_gens, snaps, snap_gens, done, chains, ax)
 
 

@@ -297,6 +297,17 @@ class Schedule:
             self._checked(self._raw(0, 1), 0)
             self._checked(self._raw(generations - 1, generations), generations - 1)
 
+    def extremes(self, generations: int) -> tuple[int, int, int, int]:
+        """(smallest M, its generation, largest M, its generation) over the first ``generations``,
+        without materialising a long schedule (the analytic kinds are monotone)."""
+        if self.kind == "list" or generations <= CHECK_ALL:
+            m = self.sizes_range(0, generations)
+            lo, hi = int(np.argmin(m)), int(np.argmax(m))
+            return int(m[lo]), lo, int(m[hi]), hi
+        ends = self.sizes_range(0, 1)[0], self._checked(self._raw(generations - 1, generations), generations - 1)[0]
+        lo, hi = (0, generations - 1) if ends[0] <= ends[1] else (generations - 1, 0)
+        return int(min(ends)), lo, int(max(ends)), hi
+
     def prefix_sum(self, n: int, known: tuple[int, int] = (0, 0)) -> int:
         """M_0 + ... + M_{n-1} (exact integers): O(1) for constant/linear, else summed in chunks from
         ``known`` = (k, M_0 + ... + M_{k-1}) with k <= n (block-by-block callers pass the last one)."""

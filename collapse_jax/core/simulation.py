@@ -45,6 +45,7 @@ class Prepared:
     config: dict[str, Any]  # the family's resolved options (the result's config adds the run's)
     dtype: str = "float32"
     columns: Callable[[int, int], Mapping[str, np.ndarray]] | None = None  # family inputs beyond the process's
+    resolved: dict[str, Any] = field(default_factory=dict)  # family objects its predictions need (not config)
 
     def table(self, start: int, stop: int) -> dict[str, np.ndarray]:
         """The per-generation inputs of generations start .. stop-1, one column (leaves (n,))."""

@@ -18,7 +18,7 @@ from .cli import add_cli
 from .initial import initial_distribution, validate_probabilities
 from .kernel import METRICS, DiscreteKernel, metrics_of
 from .plots import plot
-from .simulate import prepare, simulate
+from .simulate import SWEEP, prepare, simulate
 from .theory import (absorption_time_diffusion, exact_transition_cost, extinction_probabilities,
                      gini_simpson_expected, gini_simpson_fixed_point, predictions, variance_expected)
 

@@ -13,8 +13,9 @@ from ..core.process import MAX_SAMPLES, Process
 from ..core.results import SimulationResult
 from ..core.simulation import Prepared
 from .initial import initial_distribution, tail_states
-from .kernel import DiscreteKernel
-from .theory import predictions
+from ..core.sweepable import Sweepable
+from .kernel import METRICS, DiscreteKernel
+from .theory import absorption_time_diffusion, predictions
 
 
 def prepare(p0: Any = "uniform", *, states: int | None = None, process: Process, tail_quantile: float = 0.1,
@@ -105,4 +106,37 @@ def simulate(
     return simulation.simulate("discrete", prepared, finish, record_chains=record_chains, progress=progress, **run)
 
 
-__all__ = ["simulate", "prepare"]
+
+
+def _sweep_prepare(params, generations: int) -> Prepared:
+    process = Process.resolve(samples=params["samples"], generations=generations, schedule=params["schedule"],
+                              workflow=params["workflow"], alpha=params["alpha"], beta=params["beta"],
+                              gamma=params["gamma"])
+    return prepare(params["init"], states=params["states"], process=process,
+                   tail_quantile=params["tail_quantile"], dtype=params["dtype"])
+
+
+def _sweep_predictions(prepared: Prepared, rows: np.ndarray) -> dict[str, tuple[np.ndarray, str]]:
+    p0, tail, process = prepared.params["p0"], prepared.params["tail"], prepared.process
+    out = {k: (v, "exact") for k, v in predictions(p0, process, tail, rows).items()}
+    mix = process.mixing
+    if (process.workflow == "replace" and not mix.uses("beta") and not mix.uses("gamma")
+            and process.schedule.kind == "constant"):
+        out["absorption_time"] = (np.asarray([absorption_time_diffusion(p0, process.schedule.samples)]), "diffusion")
+    return out
+
+
+SWEEP = Sweepable(
+    name="discrete",
+    defaults={"states": None, "init": "zipf:1.1", "samples": 100, "schedule": "constant", "workflow": "replace",
+              "alpha": None, "beta": 0.0, "gamma": 0.0, "tail_quantile": 0.1, "dtype": "float32"},
+    prepare=_sweep_prepare,
+    metrics=METRICS,
+    predictions=_sweep_predictions,
+    events=lambda state: {"absorption_time": np.asarray(state.absorbed_at),
+                          "first_extinction_time": np.asarray(state.first_extinction)},
+    cost=lambda prepared: 25.0 * prepared.config["states"],
+)
+
+
+__all__ = ["simulate", "prepare", "SWEEP"]

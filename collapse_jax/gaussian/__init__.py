@@ -19,7 +19,7 @@ from .cli import add_cli
 from .kernel import PointsKernel, StatsKernel, covariance_of
 from .original import Original, data_original, make_original, mixture_original
 from .plots import plot
-from .simulate import ESTIMATORS, SAMPLERS, compare_schedules, prepare, simulate
+from .simulate import ESTIMATORS, SAMPLERS, SWEEP, compare_schedules, prepare, simulate
 from .theory import (c4, divisor, eigen_rates, kappa, logdet_variance_step, moment_predictions, predictions,
                      w2_first_order, w2_gaussian_reference)
 

@@ -12,6 +12,7 @@ from ..core.errors import InputError, as_int, choice, require
 from ..core.process import Process
 from ..core.results import SimulationResult
 from ..core.simulation import Prepared
+from ..core.sweepable import Sweepable
 from .kernel import PointsKernel, StatsKernel, covariance_of, reference
 from .original import Original, make_original
 from .theory import divisor, predictions
@@ -28,13 +29,12 @@ def check_sizes(process: Process, d: int, estimator: str) -> None:
     G = process.generations
     if not G:
         return
-    sizes = process.schedule.sizes_range(0, 1) if process.workflow == "accumulate" else process.sizes()
-    worst = int(np.argmin(sizes))
-    if estimator == "unbiased" and sizes[worst] < 2:
+    smallest, worst, _, _ = process.schedule.extremes(1 if process.workflow == "accumulate" else G)
+    if estimator == "unbiased" and smallest < 2:
         raise InputError(f"the unbiased estimator divides the scatter by M - 1 and needs M >= 2; "
-                         f"M_{worst} = {sizes[worst]}")
-    if sizes[worst] <= d:
-        raise InputError(f"M_{worst} = {sizes[worst]} <= d = {d}: a covariance fitted to M <= d points is singular "
+                         f"M_{worst} = {smallest}")
+    if smallest <= d:
+        raise InputError(f"M_{worst} = {smallest} <= d = {d}: a covariance fitted to M <= d points is singular "
                          f"(rank M - 1 < d); every fit needs M >= d + 1 = {d + 1}")
 
 
@@ -84,7 +84,7 @@ def prepare(mean0: Any = None, cov0: Any = None, *, process: Process, estimator:
         kernel = StatsKernel(**common)
     else:
         G = process.generations
-        m_max = int(process.schedule.sizes(G).max()) if G else 1
+        m_max = process.schedule.extremes(G)[2] if G else 1
         pool_len = process.schedule.prefix_sum(G) + m_max if process.workflow == "accumulate-subsample" else 0
         elements = chains * max(m_max, pool_len) * d
         require(elements <= MAX_POOL_ELEMENTS,
@@ -94,7 +94,8 @@ def prepare(mean0: Any = None, cov0: Any = None, *, process: Process, estimator:
         params["original"] = orig.arrays()
     config = {"dim": d, "estimator": estimator, "sampler": sampler, "spectral_every": spectral_every,
               "original": orig.to_config()}
-    return Prepared(kernel, params, process, config, dtype, columns=_columns(process, estimator))
+    return Prepared(kernel, params, process, config, dtype, columns=_columns(process, estimator),
+                    resolved={"original": orig})
 
 
 def simulate(
@@ -150,7 +151,7 @@ def simulate(
     record_every = as_int("metrics_every", metrics_every, minimum=1) if record_every is None else record_every
     run = dict(chains=chains, seed=seed, first_chain=first_chain, metrics_every=metrics_every,
                record_every=record_every)
-    orig = make_original(original, mean0, cov0)
+    orig = prepared.resolved["original"]
 
     def finish(out: Output) -> SimulationResult:
         config = simulation.run_config(prepared, **run, output=out)
@@ -187,4 +188,35 @@ def compare_schedules(mean0, cov0, *, samples: int, generations: int, chains: in
     return out
 
 
-__all__ = ["simulate", "prepare", "compare_schedules", "check_sizes", "ESTIMATORS", "SAMPLERS"]
+
+
+def _sweep_prepare(params, generations: int) -> Prepared:
+    process = Process.resolve(samples=params["samples"], generations=generations, schedule=params["schedule"],
+                              workflow=params["workflow"], alpha=params["alpha"], gamma=params["gamma"])
+    d = as_int("dim", params["dim"], minimum=1)
+    variance = float(params["variance"])
+    require(variance > 0, f"variance must be > 0, got {variance}")
+    return prepare(np.zeros(d), variance * np.eye(d), process=process, estimator=params["estimator"],
+                   sampler=params["sampler"], original=params["original"], dtype=params["dtype"],
+                   spectral_every=params["spectral_every"])
+
+
+def _sweep_predictions(prepared: Prepared, rows: np.ndarray) -> dict[str, tuple[np.ndarray, str]]:
+    orig, estimator = prepared.resolved["original"], prepared.config["estimator"]
+    return {k: (v, "exact") for k, v in predictions(orig, prepared.process, estimator, rows).items()}
+
+
+SWEEP = Sweepable(
+    name="gaussian",
+    defaults={"dim": 1, "variance": 1.0, "samples": 100, "schedule": "constant", "workflow": "replace",
+              "alpha": None, "gamma": 0.0, "estimator": "unbiased", "sampler": "stats", "original": "gaussian",
+              "spectral_every": 1, "dtype": "float32"},
+    prepare=_sweep_prepare,
+    metrics=("w2", "mean_sq", "logdet", "trace", "log_trace", "log_eig_max", "log_eig_min", "sigma"),
+    predictions=_sweep_predictions,
+    cost=lambda prepared: 400.0 * prepared.config["dim"] ** 2 * (
+        1 if prepared.config["sampler"] == "stats" else max(1, int(prepared.process.schedule.samples) // 10)),
+)
+
+
+__all__ = ["simulate", "prepare", "compare_schedules", "check_sizes", "SWEEP", "ESTIMATORS", "SAMPLERS"]
