@@ -102,7 +102,11 @@ class Weight:
 
     def at(self, start: int, stop: int, generations: int) -> np.ndarray:
         """w_start .. w_{stop-1} (float64)."""
-        i = np.arange(start, stop, dtype=np.float64)
+        return self.at_generations(np.arange(start, stop), generations)
+
+    def at_generations(self, i: np.ndarray, generations: int) -> np.ndarray:
+        """w_i at the generations ``i`` (float64)."""
+        i = np.asarray(i, dtype=np.float64)
         if self.kind == "constant":
             return np.full(i.size, self.a)
         if self.kind == "linear":
@@ -112,10 +116,10 @@ class Weight:
             with np.errstate(under="ignore", over="ignore"):
                 return self.a * np.power(self.b, i)
         values = np.asarray(self.values, dtype=np.float64)
-        if stop > values.size:
-            raise InputError(f"explicit mixing schedule has {values.size} values but {stop} generations were "
-                             "asked for")
-        return values[start:stop]
+        if i.size and i.max() >= values.size:
+            raise InputError(f"explicit mixing schedule has {values.size} values but {int(i.max()) + 1} "
+                             "generations were asked for")
+        return values[i.astype(np.int64)]
 
     def describe(self) -> Any:
         if self.kind == "constant":
@@ -150,34 +154,40 @@ class Mixing:
 
     def at(self, start: int, stop: int, generations: int) -> dict[str, np.ndarray]:
         """alpha, beta, gamma for generations start .. stop-1, validated."""
-        beta = self.beta.at(start, stop, generations)
-        gamma = self.gamma.at(start, stop, generations)
-        alpha = 1.0 - beta - gamma if self.alpha is None else self.alpha.at(start, stop, generations)
+        return self.at_generations(np.arange(start, stop), generations)
+
+    def at_generations(self, gens: np.ndarray, generations: int) -> dict[str, np.ndarray]:
+        """alpha, beta, gamma at the generations ``gens``, validated."""
+        gens = np.asarray(gens, dtype=np.int64)
+        beta = self.beta.at_generations(gens, generations)
+        gamma = self.gamma.at_generations(gens, generations)
+        alpha = 1.0 - beta - gamma if self.alpha is None else self.alpha.at_generations(gens, generations)
+
+        def where(i: int) -> str:
+            return "" if self.constant else f" at generation {int(gens[i])}"
+
         named = (("beta", beta), ("gamma", gamma),
                  ("alpha" if self.alpha is not None else "alpha = 1 - beta - gamma", alpha))
         for name, w in named:
             bad = (w < 0) | (w > 1) | ~np.isfinite(w)
             if bad.any():
                 i = int(np.argmax(bad))
-                where = "" if self.constant else f" at generation {start + i}"
-                raise InputError(f"mixing weight {name} must lie in [0, 1], got {w[i]:.6g}{where}")
+                raise InputError(f"mixing weight {name} must lie in [0, 1], got {w[i]:.6g}{where(i)}")
         total = alpha + beta + gamma
         off = np.abs(total - 1.0) > MIX_TOLERANCE
         if off.any():
             i = int(np.argmax(off))
-            where = "" if self.constant else f" at generation {start + i}"
             raise InputError(f"mixing weights must sum to 1 (within {MIX_TOLERANCE}): alpha + beta + gamma = "
-                             f"{alpha[i]:.6g} + {beta[i]:.6g} + {gamma[i]:.6g} = {total[i]:.6g}{where}")
+                             f"{alpha[i]:.6g} + {beta[i]:.6g} + {gamma[i]:.6g} = {total[i]:.6g}{where(i)}")
         return {"alpha": alpha, "beta": beta, "gamma": gamma}
 
     def validate(self, generations: int) -> None:
-        """Check every generation's weights (a sample of ~10^6 of them beyond CHECK_ALL, plus both
-        ends; each block is checked again when it is built)."""
+        """Check every generation's weights (beyond CHECK_ALL generations, 10^6 of them spread over
+        the run including both ends; each block is checked again when it is built)."""
         if generations <= CHECK_ALL:
-            self.at(0, generations, generations) if generations else None
-            return
-        for g in np.unique(np.linspace(0, generations - 1, 10**6).astype(np.int64)):
-            self.at(int(g), int(g) + 1, generations)
+            self.at(0, generations, generations)
+        else:
+            self.at_generations(np.unique(np.linspace(0, generations - 1, 10**6).astype(np.int64)), generations)
 
     def uses(self, name: str) -> bool:
         """Whether weight ``name`` ('beta' or 'gamma') is ever non-zero."""

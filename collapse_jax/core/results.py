@@ -37,6 +37,7 @@ class SimulationResult:
     events: dict[str, np.ndarray] = field(default_factory=dict)
     trajectory: dict[str, np.ndarray] = field(default_factory=dict)
     rows: np.ndarray | None = None
+    unbounded: tuple[str, ...] = ()  # metrics whose means may be carried by a few chains (core.stats)
 
     def __post_init__(self) -> None:
         if self.rows is None:
@@ -69,7 +70,7 @@ class SimulationResult:
     def _summary(self) -> dict[str, dict[str, np.ndarray]]:
         out = {}
         for name, values in self.metrics.items():
-            s = stats.summarise(values)
+            s = stats.summarise(values, unbounded=name in self.unbounded)
             if name in self.predictions:
                 s["prediction"] = np.asarray(self.predictions[name], dtype=np.float64)
                 s["z"] = stats.z_score(s["mean"], s["se"], s["prediction"])

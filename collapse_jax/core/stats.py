@@ -6,9 +6,12 @@ The one place these are computed (results, sweeps and the theorem catalogue all 
 for every n, while almost every chain has collapsed (σ_n² ≈ e^{-n/M}). A run of C chains then shows
 a mean far below the exact value with a small standard error, and a z-score that looks like a bug.
 The run itself reveals it: the top 1% of chains carry most of the sum. ``tail_share`` is that
-share of Σ|x − median| (about 4% for Gaussian samples, 6% for exponential ones); a row with
-``tail_share > HEAVY_TAIL_SHARE`` is flagged, and its mean, standard error and z-score should not
-be read as a check of the expectation (the median and quantiles remain meaningful).
+share of Σ|x − median| (about 4% for Gaussian samples, 6% for exponential ones); a row of an
+*unbounded* metric with ``tail_share > HEAVY_TAIL_SHARE`` is flagged, and its mean, standard error
+and z-score should not be read as a check of the expectation (the median and quantiles remain
+meaningful). Bounded metrics (probabilities, diversities, indicators) are never flagged: their
+means obey the central limit theorem, and a rare event carried by few chains is a proportion with
+an honest binomial standard error, not a heavy tail. Families name their unbounded metrics.
 """
 
 from __future__ import annotations
@@ -53,8 +56,9 @@ def tail_share(values_RxC: np.ndarray) -> np.ndarray:
     return out
 
 
-def summarise(values_RxC: np.ndarray) -> dict[str, np.ndarray]:
-    """Per row: mean, se, q05, q50, q95, tail_share and the heavy-tail flag."""
+def summarise(values_RxC: np.ndarray, unbounded: bool = True) -> dict[str, np.ndarray]:
+    """Per row: mean, se, q05, q50, q95, tail_share and the heavy-tail flag (only ever set for an
+    ``unbounded`` metric)."""
     x = np.asarray(values_RxC, dtype=np.float64)
     mean, se = mean_and_se(x)
     out = {"mean": mean, "se": se}
@@ -64,7 +68,7 @@ def summarise(values_RxC: np.ndarray) -> dict[str, np.ndarray]:
         out[f"q{int(q * 100):02d}"] = row
     share = tail_share(x)
     out["tail_share"] = share
-    out["heavy_tail"] = np.nan_to_num(share, nan=0.0) > HEAVY_TAIL_SHARE
+    out["heavy_tail"] = (np.nan_to_num(share, nan=0.0) > HEAVY_TAIL_SHARE) & unbounded
     return out
 
 

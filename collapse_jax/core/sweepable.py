@@ -26,7 +26,8 @@ class Sweepable:
     - ``predictions(prepared, rows)``: closed-form expectations ``{metric: (values at rows, kind)}``,
       plus per-point event predictions (e.g. a mean absorption time) under their own names;
     - ``events(state)``: per-chain values of the final state worth keeping (C,) each;
-    - ``cost(prepared)``: nanoseconds per chain-generation, roughly, on one CPU core (to size chunks).
+    - ``cost(prepared)``: nanoseconds per chain-generation, roughly, on one CPU core (to size chunks);
+    - ``unbounded``: the metrics whose means a few chains can carry (checked for heavy tails).
     """
 
     name: str
@@ -36,6 +37,7 @@ class Sweepable:
     predictions: Callable[[Prepared, np.ndarray], dict[str, tuple[np.ndarray, str]]]
     events: Callable[[Any], dict[str, np.ndarray]] = lambda state: {}
     cost: Callable[[Prepared], float] = lambda prepared: 1000.0
+    unbounded: tuple[str, ...] = ()
 
 
 __all__ = ["Sweepable"]

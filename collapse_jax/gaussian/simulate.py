@@ -19,6 +19,7 @@ from .theory import divisor, predictions
 
 ESTIMATORS = ("unbiased", "mle")
 SAMPLERS = ("stats", "points")
+UNBOUNDED = ("w2", "mean_sq", "trace", "sigma")  # multiplicative: means carried by rare chains late on
 TRAJECTORY_CHAINS = 8  # chains whose (μ, Σ) are recorded by default (for the ellipse plot)
 MAX_POOL_ELEMENTS = 1 << 28  # the explicit points (chains x points x d) the points sampler may hold
 
@@ -162,7 +163,8 @@ def simulate(
         preds = predictions(orig, process, estimator, out.rows)
         trajectory = dict(out.trajectory, generation=out.snapshot_rows) if out.trajectory else {}
         return SimulationResult("gaussian", config, out.metrics, rows=out.rows, final=final, trajectory=trajectory,
-                                predictions={k: v for k, v in preds.items() if k in out.metrics})
+                                predictions={k: v for k, v in preds.items() if k in out.metrics},
+                                unbounded=UNBOUNDED)
 
     return simulation.simulate("gaussian", prepared, finish, record_chains=record_chains, progress=progress, **run)
 
@@ -214,6 +216,7 @@ SWEEP = Sweepable(
     prepare=_sweep_prepare,
     metrics=("w2", "mean_sq", "logdet", "trace", "log_trace", "log_eig_max", "log_eig_min", "sigma"),
     predictions=_sweep_predictions,
+    unbounded=UNBOUNDED,
     cost=lambda prepared: 400.0 * prepared.config["dim"] ** 2 * (
         1 if prepared.config["sampler"] == "stats" else max(1, int(prepared.process.schedule.samples) // 10)),
 )

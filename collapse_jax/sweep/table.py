@@ -73,7 +73,7 @@ def point_rows(cfg: Mapping[str, Any], pt: Point, data: Mapping[str, np.ndarray]
         if name not in data:
             continue
         values = np.asarray(data[name], np.float64)
-        s = stats.summarise(values)
+        s = stats.summarise(values, unbounded=name in fam.unbounded)
         pred, kind = preds.get(name, (None, ""))
         z = stats.z_score(s["mean"], s["se"], pred) if pred is not None else None
         for i, g in enumerate(rows):
@@ -94,7 +94,7 @@ def point_rows(cfg: Mapping[str, Any], pt: Point, data: Mapping[str, np.ndarray]
                     "q95": None, "prediction": None, "prediction_kind": "", "z": None, "tail_share": None,
                     "heavy_tail": 0})
         if hit.size:
-            s = stats.summarise(hit[None])
+            s = stats.summarise(hit[None], unbounded=False)
             pred, kind = preds.get(label, (None, "")) if hit.size == at.size else (None, "")
             p = None if pred is None else float(pred[0])
             z = None if p is None else _num(stats.z_score(s["mean"], s["se"], p)[0])
