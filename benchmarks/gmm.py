@@ -2,7 +2,7 @@
 
     python -m benchmarks.gmm [--chains 256] [--generations 30] [--quick]
 
-The notebook's setting (THEORY.md §4.1): 2 full-covariance components, N = 1000 points of one 2-D
+The notebook's setting (docs/THEORY.md §4.1): 2 full-covariance components, N = 1000 points of one 2-D
 N(0, I) blob, tol 1e-5, max_iter 2000, a fresh k-means++ initialisation every generation.
 
   jax       this project: ``gmm.simulate`` for all chains at once (asynchronous scheduler). Timed as

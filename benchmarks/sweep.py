@@ -9,7 +9,7 @@ Grid: K = 100 (Zipf 1.1 start), M log-spaced over 10 ... 10^4, gamma over 0 ... 
   process per point    a fresh `python -c` numpy process per point, vectorised over that point's
                        chains with Generator.multinomial (a generous version of the peers)
   peer style           a process per point looping over chains with np.random.choice + bincount,
-                       as the Collapse-or-Thrive code does (PEERS.md 1.B)
+                       as the Collapse-or-Thrive code does
 The loops are timed on a few points and scaled to the grid (stated). Then: throughput against
 chains per point, and the cost of writing one chunk and of resuming a finished sweep.
 """

@@ -1,4 +1,4 @@
-"""The theorem catalogue: exact closed forms of THEORY.md checked against simulation.
+"""The theorem catalogue: exact closed forms of docs/THEORY.md checked against simulation.
 
 ``python -m theory`` runs every check at test size and prints the table; ``--full`` runs them at
 large chain counts and ``--report DIR`` writes a CSV and a z-score figure. Each family's checks

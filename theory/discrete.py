@@ -1,4 +1,4 @@
-"""Discrete chain (THEORY.md §2.2): the neutral Wright–Fisher identities, checked by simulation."""
+"""Discrete chain (docs/THEORY.md §2.2): the neutral Wright–Fisher identities, checked by simulation."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collapse_jax import discrete
 
 from .core import Row, Scale, compare, register
 
-P4 = np.array([0.5, 0.3, 0.15, 0.05])  # THEORY.md §6's verification distribution
+P4 = np.array([0.5, 0.3, 0.15, 0.05])  # docs/THEORY.md §6's verification distribution
 
 
 def _run(p0, scale: Scale, quick_chains: int, **kw):

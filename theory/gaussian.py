@@ -1,4 +1,4 @@
-"""Gaussian recursive fitting: THEORY.md §3.2–3.3 against simulation (collapse_jax.gaussian)."""
+"""Gaussian recursive fitting: docs/THEORY.md §3.2–3.3 against simulation (collapse_jax.gaussian)."""
 
 from __future__ import annotations
 
