@@ -46,11 +46,15 @@ def plot(result: SimulationResult, out) -> None:
     final = result.final["p"][:, order]
     for row in final[: min(20, final.shape[0])]:
         ax.scatter(rank[row > 0], row[row > 0], s=4, color="C0", alpha=0.25)
-    ax.plot(rank, final.mean(0), color="C0", lw=1.5, label=f"mean final (generation {result.generations})")
     ax.plot(rank, p0[order], "k-", lw=1.5, label="p_0")
-    ax.set(xscale="log", yscale="log", xlabel="state rank under p_0", ylabel="probability")
-    plots.title(ax, "Tails vanish first", "p_0 against final distributions (dots: 20 chains)")
-    ax.legend(fontsize=8)
+    ax.set(xscale="log", yscale="log", xlabel="state rank under p_0", ylabel="probability (dots: 20 chains)")
+    alive = ax.twinx()
+    alive.plot(rank, (final > 0).mean(0), color="C3", lw=1.5, label="share of chains where the state survives")
+    alive.set(ylim=(0, 1.02), ylabel="share of chains where it survives")
+    alive.yaxis.label.set_color("C3")
+    plots.title(ax, "Tails vanish first", f"p_0 against the distributions after {result.generations} generations")
+    lines = ax.get_legend_handles_labels()[0] + alive.get_legend_handles_labels()[0]
+    ax.legend(lines, [h.get_label() for h in lines], fontsize=8, loc="lower left")
     plots.save(fig, out / "final_distribution.png")
 
 

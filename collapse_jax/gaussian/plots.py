@@ -85,7 +85,9 @@ def plot_schedules(comparison: Mapping[str, SimulationResult], path) -> None:
         summ = res.summary()
         x = res.rows
         name = "w2" if "w2" in summ else "mean_sq"
-        line = _band(axes[0], x, summ[name]["mean"], summ[name]["se"], spec)
+        heavy = np.asarray(summ[name]["heavy_tail"], bool)
+        label = spec if not heavy.any() else f"{spec} (mean carried by few chains from n = {int(x[np.argmax(heavy)])})"
+        line = _band(axes[0], x, summ[name]["mean"], summ[name]["se"], label)
         if "prediction" in summ[name]:
             axes[0].plot(x, summ[name]["prediction"], "--", color=line.get_color(), lw=1.0)
         st = summ["logdet"]
