@@ -87,12 +87,12 @@ def test_ctrl_c_keeps_the_completed_generations(tmp_path, monkeypatch, capsys):
             raise KeyboardInterrupt
         return real_block(*args, **kwargs)
 
-    monkeypatch.setattr(engine, "BLOCK_WORK", 8 * 3)  # 3 generations per block at 8 chains
+    monkeypatch.setattr(engine, "BLOCK_WORK", 8 * 4)  # 4 generations per block at 8 chains
     monkeypatch.setattr(engine, "_block", interrupt_second_block)
     with pytest.raises(simulation.Interrupted) as stop:
         discrete.simulate("uniform", states=5, samples=30, generations=10, chains=8, progress=False)
     partial = stop.value.result
-    assert partial.config["generations_done"] == 3 and partial.rows.tolist() == [0, 1, 2, 3]
+    assert partial.config["generations_done"] == 4 and partial.rows.tolist() == [0, 1, 2, 3, 4]
     assert not partial.complete
     calls["n"] = 0
     out = tmp_path / "partial"
@@ -100,8 +100,8 @@ def test_ctrl_c_keeps_the_completed_generations(tmp_path, monkeypatch, capsys):
                      "--out", str(out), "--no-progress"])
     assert code == 130
     err = capsys.readouterr().err
-    assert "interrupted after 3 of 10 generations" in err and "generations_done" in err
-    assert np.load(out / "metrics.npz")["generation"].tolist() == [0, 1, 2, 3]
+    assert "interrupted after 4 of 10 generations" in err and "generations_done" in err
+    assert np.load(out / "metrics.npz")["generation"].tolist() == [0, 1, 2, 3, 4]
 
 
 def test_heavy_tails_are_flagged_not_read_as_failures():

@@ -79,6 +79,14 @@ class Layout:
         return self.snaps * self.rows * self.every
 
 
+def _floor_pow2(n: int) -> int:
+    return 1 << (max(int(n), 1).bit_length() - 1)
+
+
+def _ceil_pow2(n: int) -> int:
+    return 1 << (max(int(n), 1) - 1).bit_length()
+
+
 def metric_rows(generations: int, every: int) -> np.ndarray:
     """Generations at which metrics are observed: 0, every, 2·every, ..., and the last."""
     rows = np.arange(0, generations + 1, every, dtype=np.int64)
@@ -250,8 +258,11 @@ def run(
     padded = -(-chains // ndev) * ndev
     keep = max(min(keep_n, padded // ndev), 1) if record_every else 1
     period = record_every or every
+    # Periods per block: a power of two (the last block is padded), so runs of different lengths
+    # share a handful of compiled programs, and the persistent cache serves them across runs.
     per_block = max(1, getattr(kernel, "block_work", BLOCK_WORK) // max(padded, 1))
-    periods = max(1, min(-(-max(generations, 1) // period), max(1, min(per_block, MAX_BLOCK) // period)))
+    most = _floor_pow2(max(1, min(per_block, MAX_BLOCK) // period))
+    periods = min(_ceil_pow2(-(-max(generations, 1) // period)), most)
     layout = Layout(periods if record_every else 1, (period // every) * (1 if record_every else periods), every,
                     keep, ndev, ax)
     B = layout.generations
