@@ -261,3 +261,16 @@ def test_multinomial_row_zero_is_addressable():
     np.testing.assert_array_equal(batch, np.roll(shifted, -1, axis=0))
     for c in (0, 1):
         np.testing.assert_array_equal(batch[c], np.asarray(samplers.multinomial(keys[c:c + 1], 1000, p[:1]))[0])
+
+
+def test_one_compilation_per_group(tmp_path):
+    """Every chunk of a group reuses one compiled block (chunks are padded to the group's width);
+    a second group (another K) compiles once more."""
+    from collapse_jax.core import engine
+
+    cfg = {"family": "discrete", "generations": 7, "chains": 10, "metrics_every": 2, "chunk_lanes": 25,
+           "fixed": {"init": "uniform"}, "grid": {"states": [3, 5], "samples": [10, 20, 30]}}
+    before = engine._block._cache_size()
+    res = sweep.run(cfg, tmp_path / "compiles", progress=False)
+    assert res.stats["chunks"] == 4  # per K: 30 lanes in chunks of 25 and 5
+    assert engine._block._cache_size() - before == 2
