@@ -156,7 +156,8 @@ def plot_components(result: SimulationResult, path) -> None:
 
 def plot(result: SimulationResult, out) -> None:
     """gmm_scatter.png (recorded chain 0), gmm_l2.png and gmm_std.png in ``out``."""
-    if result.trajectory.get("generation") is not None and len(result.trajectory["generation"]):
+    recorded = result.trajectory.get("weights")
+    if recorded is not None and recorded.shape[0] and recorded.shape[1]:  # snapshots of at least one chain
         plot_scatter(result, out / "gmm_scatter.png")
     if result.generations == 0:
         return
