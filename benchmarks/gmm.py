@@ -5,8 +5,10 @@
 The notebook's setting (docs/THEORY.md §4.1): 2 full-covariance components, N = 1000 points of one 2-D
 N(0, I) blob, tol 1e-5, max_iter 2000, a fresh k-means++ initialisation every generation.
 
-  jax       this project: ``gmm.simulate`` for all chains at once (asynchronous scheduler). Timed as
-            the second of two identical runs with a persistent compilation cache.
+  jax       this project: ``gmm.simulate`` for all chains at once, with the asynchronous driver
+            (every chain at its own pace; the default) and with the synchronous one (every
+            generation waits for its slowest fit). Each timed as the second of two identical runs
+            with a persistent compilation cache; both give the same numbers.
   sklearn   the official notebook's approach: per chain and generation, ``GaussianMixture(...).fit``
             then ``.sample(N)``. Timed on a few generations of a few chains and scaled to the same
             number of chains (the loop is sequential, so its cost is linear in chains); once with
@@ -27,10 +29,10 @@ from benchmarks.gaussian import _enable_compile_cache, _timed
 from collapse_jax import gmm
 
 
-def ours(chains: int, generations: int) -> float:
+def ours(chains: int, generations: int, scheduler: str = "async") -> float:
     """Generations per second for ``chains`` chains (generation 0, the fit to real data, counts)."""
     run = lambda: gmm.simulate("blob", components=2, samples=1000, generations=generations, chains=chains,  # noqa: E731
-                               tol=1e-5, max_iter=2000, reg_covar=1e-6, progress=False)
+                               tol=1e-5, max_iter=2000, reg_covar=1e-6, scheduler=scheduler, progress=False)
     run()
     return (generations + 1) / _timed(run)
 
@@ -70,11 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     _enable_compile_cache()
     start = time.strftime("%H:%M:%S")
     jax_rate = ours(args.chains, args.generations)
+    sync_rate = ours(args.chains, args.generations, scheduler="sync")
     sk_default = sklearn_loop(args.chains, args.sklearn_generations, args.sklearn_chains, None)
     sk_one = sklearn_loop(args.chains, args.sklearn_generations, args.sklearn_chains, 1)
     best = max(sk_default, sk_one)
     print(f"GMM recursion, K=2, d=2, N=1000, tol=1e-5, {args.chains} chains (started {start})")
-    print(f"  jax (this project)            {jax_rate:10.3f} generations/s  ({jax_rate * args.chains:9.1f} chain-gen/s)")
+    print(f"  jax (this project), async     {jax_rate:10.3f} generations/s  ({jax_rate * args.chains:9.1f} chain-gen/s)")
+    print(f"  jax (this project), sync      {sync_rate:10.3f} generations/s  ({sync_rate * args.chains:9.1f} chain-gen/s)")
+    print(f"  ratio async / sync            {jax_rate / sync_rate:10.2f}x")
     print(f"  sklearn fit+sample, default   {sk_default:10.4f} generations/s  ({sk_default * args.chains:9.1f} chain-gen/s)")
     print(f"  sklearn fit+sample, 1 thread  {sk_one:10.4f} generations/s  ({sk_one * args.chains:9.1f} chain-gen/s)")
     print(f"  ratio jax / sklearn default   {jax_rate / sk_default:10.1f}x")

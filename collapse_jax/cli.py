@@ -17,8 +17,8 @@ from .core.errors import InputError
 COMMAND_MODULES = (
     "collapse_jax.discrete",
     "collapse_jax.gaussian",
-    # "collapse_jax.gmm",  (being ported to the kernel contract)
-    # "collapse_jax.vae",  (being ported to the kernel contract)
+    "collapse_jax.gmm",
+    "collapse_jax.vae",
     "collapse_jax.lm.cli",
     "collapse_jax.sweep",
     "collapse_jax.demo",

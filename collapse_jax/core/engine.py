@@ -155,9 +155,9 @@ def _block(kernel: Kernel, layout: Layout, state, keys_C, params: Params, xs):
     return sharded(state, keys_C, params, xs)
 
 
-@functools.partial(jax.jit, static_argnames=("kernel", "chains", "keep"))
-def _initial(kernel: Kernel, params: Params, chains: int, keep: int):
-    state = kernel.init(params, chains)
+@functools.partial(jax.jit, static_argnames=("kernel", "keep"))
+def _initial(kernel: Kernel, params: Params, keys_C: jax.Array, keep: int):
+    state = kernel.start(keys_C, params)
     snap = {k: _take_chains(v, keep, kernel.chain_axis) for k, v in kernel.snapshot(state).items()}
     return state, kernel.observe(state, params, jnp.zeros((), jnp.int32)), snap
 
@@ -221,6 +221,41 @@ def check_memory(what: str, needed: int, remedy: str) -> None:
                          f"{limit / 2**30:.3g} GiB ({MEMORY_FRACTION:.0%} of the memory available); {remedy}")
 
 
+def check_run(chains: int, generations: int, metrics_every: int, record_every: int,
+              record_chains: int | None) -> tuple[int, int, int, int]:
+    """(generations, metrics_every, record_every, chains kept in snapshots), validated."""
+    generations = as_int("generations", generations, minimum=0)
+    every = as_int("metrics_every", metrics_every, minimum=1)
+    record_every = as_int("record_every", record_every, minimum=0)
+    if record_every and record_every % every:
+        raise InputError(f"record_every ({record_every}) must be a multiple of metrics_every ({every})")
+    keep_n = chains if record_chains is None else min(as_int("record_chains", record_chains, minimum=0), chains)
+    return generations, every, record_every, keep_n
+
+
+def result_shapes(kernel: Kernel, params: Params, keys_C: jax.Array):
+    """Shapes of the state, one metrics row and one snapshot, without computing anything."""
+    state_shape = jax.eval_shape(kernel.start, keys_C, params)
+    metric_shape = jax.eval_shape(lambda s, p: kernel.observe(s, p, jnp.zeros((), jnp.int32)), state_shape, params)
+    return state_shape, metric_shape, jax.eval_shape(kernel.snapshot, state_shape)
+
+
+def held_bytes(state_shape, metric_shape, snap_shape, *, chains: int, padded: int, rows: int, generations: int,
+               record_every: int, keep: int) -> int:
+    """Bytes of the metrics rows and snapshots a run returns, plus one copy of its state."""
+    held = rows * chains * _nbytes(metric_shape) // max(padded, 1)
+    if record_every:
+        snaps = generations // record_every + 2
+        held += snaps * _nbytes(snap_shape) * keep // max(padded, 1)
+    return held + _nbytes(state_shape)
+
+
+def check_run_memory(chains: int, generations: int, held: int) -> None:
+    check_memory(f"this run ({chains} chains, {generations} generations)", held,
+                 "use fewer chains or generations, record metrics less often (metrics_every), keep fewer "
+                 "trajectory snapshots (record_every, record_chains)")
+
+
 def run(
     kernel: Kernel,
     params: Params,
@@ -246,12 +281,8 @@ def run(
     """
     enable_compilation_cache()
     chains = int(keys_C.shape[0])
-    generations = as_int("generations", generations, minimum=0)
-    every = as_int("metrics_every", metrics_every, minimum=1)
-    record_every = as_int("record_every", record_every, minimum=0)
-    if record_every and record_every % every:
-        raise InputError(f"record_every ({record_every}) must be a multiple of metrics_every ({every})")
-    keep_n = chains if record_chains is None else min(as_int("record_chains", record_chains, minimum=0), chains)
+    generations, every, record_every, keep_n = check_run(chains, generations, metrics_every, record_every,
+                                                         record_chains)
     ax = kernel.chain_axis
 
     ndev = devices_for(chains)
@@ -272,19 +303,14 @@ def run(
     keys_C = _pad_lanes(keys_C, chains, padded, 0)
     params = Params(params.shared, _pad_lanes(params.lanes, chains, padded, ax))
     # What the run will hold on the host, before anything is allocated.
-    state_shape = jax.eval_shape(lambda p: kernel.init(p, padded), params)
-    metric_shape = jax.eval_shape(lambda s, p: kernel.observe(s, p, jnp.zeros((), jnp.int32)), state_shape, params)
-    snap_shape = jax.eval_shape(kernel.snapshot, state_shape)
-    held = (len(all_rows) * chains * _nbytes(metric_shape) // max(padded, 1) if keep_metrics else 0)
-    if record_every:
-        snaps = generations // record_every + 2
-        held += snaps * _nbytes(snap_shape) * keep_n // max(padded, 1)
-    held += 3 * _nbytes(state_shape) + B * _nbytes(metric_shape)
-    check_memory(f"this run ({chains} chains, {generations} generations)", held,
-                 "use fewer chains or generations, record metrics less often (metrics_every), keep fewer "
-                 "trajectory snapshots (record_every, record_chains), or summary statistics only")
+    state_shape, metric_shape, snap_shape = result_shapes(kernel, params, keys_C)
+    held = held_bytes(state_shape, metric_shape, snap_shape, chains=chains, padded=padded,
+                      rows=len(all_rows) if keep_metrics else 0, generations=generations,
+                      record_every=record_every, keep=keep_n)
+    held += 2 * _nbytes(state_shape) + B * _nbytes(metric_shape)
+    check_run_memory(chains, generations, held)
 
-    state, m0, s0 = _initial(kernel, params, padded, max(keep_n, 1))
+    state, m0, s0 = _initial(kernel, params, keys_C, max(keep_n, 1))
     metrics: dict[str, list[np.ndarray]] = {k: [] for k in m0}
     snaps: dict[str, list[np.ndarray]] = {k: [] for k in s0}
     row_gens: list[np.ndarray] = []

@@ -19,6 +19,29 @@ A family implements four pure functions, all batched over chains:
 ``snapshot(state) -> {name: array}``
     What a trajectory keeps of the state (the chain axis where the state has it).
 
+A kernel whose initial state is random (a model fitted to each chain's own real data) overrides
+``start(keys_C, params) -> state`` instead of ``init``: ``keys_C`` are the chains' keys, and the
+draws use ``stream(keys_C, "initial")`` (never a generation's key). By default ``start`` is ``init``.
+
+**Iterative kernels** (:class:`IterativeKernel`): a generation whose fit is an iteration that
+ends after a different number of steps in every chain (k-means, EM, gradient descent to a
+tolerance) is written as four pure functions, and ``step`` is derived from them:
+
+``begin(keys_C, state, params, x) -> work``
+    Draw this generation's data and set up the fit (the arguments of ``step``).
+``tick(work, params) -> work``
+    One iteration of every chain whose fit has not finished; a finished chain's work is returned
+    unchanged (bit for bit), so extra ticks never change an answer.
+``finished(work) -> (C,) bool``
+``end(work, state, params) -> state``
+    The new state from the finished fit.
+
+``step`` is ``begin``, ticks while any chain is unfinished, then ``end``: the synchronous driver
+(:func:`collapse_jax.core.engine.run`) waits for the slowest chain every generation. The
+asynchronous driver (:func:`collapse_jax.core.async_engine.run_async`) calls the same four
+functions but lets every chain start its next generation as soon as its own fit ends, so each
+chain's numbers are the same under both drivers.
+
 **Parameters** are ``Params(shared, lanes)``: ``shared`` values are the same for every chain;
 ``lanes`` values have the chain axis (a sweep runs many grid points as the lanes of one kernel).
 ``params.get(name)`` returns whichever holds ``name``; families write their arithmetic so that a
@@ -54,9 +77,18 @@ def shared(**values: Any) -> Params:
 
 def select_column(x: Mapping[str, jax.Array], params: Params) -> dict[str, jax.Array]:
     """This generation's inputs for every chain: leaves (S,) become scalars (one column shared by
-    all chains) or (C,) vectors (a column per lane); ``t`` passes through."""
+    all chains) or (C,) vectors (a column per lane); ``t`` and ``valid`` pass through.
+
+    Under the asynchronous driver every chain is at its own generation: ``t`` is (C,) and each
+    leaf (C, S) holds every chain's own table row; the result is (C,) vectors either way."""
     col = params.get("column")
-    return {k: (v if k in ("t", "valid") else v[col]) for k, v in x.items()}
+
+    def pick(v):
+        if jnp.ndim(v) == 1:
+            return v[col]
+        return jnp.take_along_axis(v, jnp.broadcast_to(col, v.shape[:1])[:, None], axis=1)[:, 0]
+
+    return {k: (v if k in ("t", "valid") else pick(v)) for k, v in x.items()}
 
 
 class Kernel:
@@ -69,6 +101,9 @@ class Kernel:
     def init(self, params: Params, chains: int) -> Any:
         raise NotImplementedError
 
+    def start(self, keys_C: jax.Array, params: Params) -> Any:
+        return self.init(params, keys_C.shape[0])
+
     def step(self, keys_C: jax.Array, state: Any, params: Params, x: Mapping[str, jax.Array]) -> Any:
         raise NotImplementedError
 
@@ -79,4 +114,28 @@ class Kernel:
         return {}
 
 
-__all__ = ["Kernel", "Params", "shared", "select_column"]
+class IterativeKernel(Kernel):
+    """A kernel whose generation is an iteration of its own length in every chain (see the module
+    docstring): subclasses define ``begin``, ``tick``, ``finished`` and ``end``."""
+
+    def begin(self, keys_C: jax.Array, state: Any, params: Params, x: Mapping[str, jax.Array]) -> Any:
+        raise NotImplementedError
+
+    def tick(self, work: Any, params: Params) -> Any:
+        raise NotImplementedError
+
+    def finished(self, work: Any) -> jax.Array:
+        raise NotImplementedError
+
+    def end(self, work: Any, state: Any, params: Params) -> Any:
+        raise NotImplementedError
+
+    def iterate(self, work: Any, params: Params) -> Any:
+        """Ticks until every chain's fit has finished."""
+        return jax.lax.while_loop(lambda w: ~jnp.all(self.finished(w)), lambda w: self.tick(w, params), work)
+
+    def step(self, keys_C: jax.Array, state: Any, params: Params, x: Mapping[str, jax.Array]) -> Any:
+        return self.end(self.iterate(self.begin(keys_C, state, params, x), params), state, params)
+
+
+__all__ = ["Kernel", "IterativeKernel", "Params", "shared", "select_column"]

@@ -93,12 +93,14 @@ def simulate(
     record_every: int = 0,
     record_chains: int | None = None,
     progress: bool = True,
+    driver: Callable[..., engine.Output] = engine.run,
 ) -> SimulationResult:
     """Run ``prepared`` for ``chains`` chains (indices ``first_chain ...``) and assemble the result.
 
     ``finish(output)`` builds the family's :class:`SimulationResult` from the engine's output; it
     gets ``output.generations_done < generations`` after Ctrl-C, and the partial result is raised
-    as :class:`Interrupted`."""
+    as :class:`Interrupted`. ``driver`` is :func:`engine.run` or another function with its
+    arguments and result (:func:`collapse_jax.core.async_engine.run_async` for iterative kernels)."""
     chains, first_chain = streams.check_chains(chains, first_chain)
     seed = streams.check_seed(seed)
     metrics_every = as_int("metrics_every", metrics_every, minimum=1)
@@ -115,7 +117,7 @@ def simulate(
             return {k: np.asarray(v)[:, None] for k, v in prepared.table(start, stop).items()}
 
         try:
-            out = engine.run(prepared.kernel, params, keys, table, generations=generations,
+            out = driver(prepared.kernel, params, keys, table, generations=generations,
                              metrics_every=metrics_every, record_every=record_every, record_chains=record_chains,
                              progress=progress, desc=family)
         except engine.Interrupted as stop:

@@ -31,6 +31,9 @@ SALTS = {
     "reference": 2**31 - 1,  # data fixed by the seed alone: held-out real points, evaluation draws
     "snapshot": 2**31 - 2,  # samples drawn from a recorded model for figures and files
     "figure": 2**31 - 3,  # anything else a plot draws
+    # A chain's state before generation 0 when it is random (a model fitted to the chain's own real
+    # data). Folded into the chain key, so above every generation index (those are < 2^31 - 1).
+    "initial": 2**31,
 }
 
 # numpy streams of the language-model driver, addressed by (seed, setting, generation, purpose, ...).
@@ -78,8 +81,9 @@ def lane_keys(seeds: Sequence[int], chain_index: Sequence[int]) -> jax.Array:
 
 
 def generation_keys(keys_C: jax.Array, t: jax.Array) -> jax.Array:
-    """This generation's key of every chain."""
-    return jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys_C, t)
+    """This generation's key of every chain: ``t`` is one generation for all chains, or (C,) one
+    per chain (the asynchronous driver, where every chain is at its own generation)."""
+    return jax.vmap(jax.random.fold_in, in_axes=(0, 0 if jnp.ndim(t) else None))(keys_C, t)
 
 
 def stream(key: jax.Array, name: str) -> jax.Array:
