@@ -22,13 +22,6 @@ from collapse_jax.core.kernel import Params
 from collapse_jax.core.progress import Progress
 
 
-@pytest.fixture(autouse=True)
-def only_this_subcommand(monkeypatch):
-    """cli.main with the gmm subcommand alone: the sweep subcommand is being ported to the new
-    engine and does not import yet, which would fail every cli.main call."""
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("collapse_jax.gmm",))
-
-
 def _two_blobs(seed=0, n=600):
     rng = np.random.default_rng(seed)
     a = rng.normal(size=(n // 2, 2)) @ np.array([[1.0, 0.3], [0.0, 0.6]]) + [2.0, 0.0]

@@ -16,20 +16,10 @@ from collapse_jax.core import simulation
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("vae") / "run"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(cli, "COMMAND_MODULES", ("collapse_jax.vae",))
-        rc = cli.main(["vae", "--dataset", "digits", "--limit", "256", "--latent-dims", "4", "--epochs", "6",
-                       "--batch-size", "64", "--generations", "2", "--seed", "1", "--out", str(out),
-                       "--no-progress"])
+    rc = cli.main(["vae", "--dataset", "digits", "--limit", "256", "--latent-dims", "4", "--epochs", "6",
+                   "--batch-size", "64", "--generations", "2", "--seed", "1", "--out", str(out), "--no-progress"])
     assert rc == 0
     return out
-
-
-@pytest.fixture(autouse=True)
-def only_this_subcommand(monkeypatch):
-    """cli.main with the vae subcommand alone: the sweep subcommand is being ported to the new
-    engine and does not import yet, which would fail every cli.main call."""
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("collapse_jax.vae",))
 
 
 def test_loop_runs_and_writes_a_run(run_dir):
