@@ -17,6 +17,7 @@ from .core.errors import InputError
 COMMAND_MODULES = (
     "collapse_jax.discrete",
     "collapse_jax.gaussian",
+    "collapse_jax.regression",
     "collapse_jax.poisson",
     # "collapse_jax.gmm",  (being ported to the kernel contract)
     # "collapse_jax.vae",  (being ported to the kernel contract)
