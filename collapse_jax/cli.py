@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "collapse_jax.discrete",
     "collapse_jax.gaussian",
     "collapse_jax.regression",
+    "collapse_jax.kde",
     "collapse_jax.poisson",
     # "collapse_jax.gmm",  (being ported to the kernel contract)
     # "collapse_jax.vae",  (being ported to the kernel contract)
