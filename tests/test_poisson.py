@@ -41,7 +41,8 @@ def test_sampler_law_on_both_branches(dtype):
         fdt = jnp.float64 if dtype == "float64" else jnp.float32
         keys = jax.random.split(jax.random.key(11), means.size * lanes)
         mu = jnp.asarray(np.repeat(means, lanes), fdt)
-        draws = np.asarray(jax.jit(lambda k, m: poisson.poisson_lanes(m, poisson.kernel.lane_uniforms(k, fdt)))(keys, mu))
+        draw = jax.jit(lambda k, m: poisson.poisson_lanes(m, poisson.kernel.lane_uniforms(k, fdt)))
+        draws = np.asarray(draw(keys, mu))
     draws = draws.reshape(means.size, lanes)
     assert np.all(draws == np.round(draws)) and np.all(draws[0] == 0)
     for mean, x in zip(means[1:], draws[1:]):

@@ -50,7 +50,8 @@ def test_closed_forms_reduce_to_the_papers():
     d, T, n = 4, 15, 12
     proc = Process.resolve(samples=T, generations=n)
     sig = np.full(n, 0.6)
-    np.testing.assert_allclose(regression.fresh_design(proc, d, sig), regression.replace_linear(np.arange(n + 1), d, T, 0.6))
+    np.testing.assert_allclose(regression.fresh_design(proc, d, sig),
+                               regression.replace_linear(np.arange(n + 1), d, T, 0.6))
     X, w = regression.shared_draws(5, T, d)
     tr = np.trace(np.linalg.inv(X.T @ X))
     sq, bias = regression.fixed_design(proc, X, w, 0.0, sig)

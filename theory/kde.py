@@ -28,8 +28,8 @@ def fixed_bandwidth(scale: Scale) -> list[Row]:
     return rows
 
 
-@register("mean_drift", FAMILY, "replace: E‖μ_t − μ_0‖² = Σ_{i<t} E V_i/M (the mean of each sample wanders by "
-                                 "the KDE's variance over M) [derived]")
+@register("mean_drift", FAMILY, "replace: E‖μ_t − μ_0‖² = Σ_{i<t} E V_i/M (the mean of each sample wanders "
+                                 "by the KDE's variance over M) [derived]")
 def mean_drift(scale: Scale) -> list[Row]:
     M, h, chk = 20, 0.3, "kde.mean_drift"
     r = _run(scale, 8000, np.zeros(2), np.eye(2), bandwidth=h, samples=M, generations=40)
@@ -38,8 +38,9 @@ def mean_drift(scale: Scale) -> list[Row]:
     return [compare(chk, f"d=2 M={M}: E |μ_{t} − μ_0|²", r.metrics["mean_sq"][t], exact[t]) for t in (1, 10, 40)]
 
 
-@register("accumulate", FAMILY, "accumulate (the pool is the KDE): E tr Cov and E‖μ − μ_0‖² by the pooled-moment "
-                                 "recursion, fixed h and scikit-learn's Scott rule h = N^{−1/(d+4)} [derived]")
+@register("accumulate", FAMILY,
+          "accumulate (the pool is the KDE): E tr Cov and E‖μ − μ_0‖² by the pooled-moment recursion, "
+          "fixed h and scikit-learn's Scott rule h = N^{−1/(d+4)} [derived]")
 def accumulate(scale: Scale) -> list[Row]:
     rows, chk = [], "kde.accumulate"
     for bw in (0.4, "scott"):

@@ -30,8 +30,9 @@ def martingale(scale: Scale) -> list[Row]:
     return rows
 
 
-@register("absorption", FAMILY, "replace: P(λ_t = 0) = exp(−λ_0 g_0∘…∘g_{t−2}(M_{t−1})), g_i(θ) = M_i(1 − e^{−θ/M_i}); "
-                                 "constant M: Suresh et al.'s exp(−Mλ_0 g^{∘t}(∞)) [quoted; any schedule derived]")
+@register("absorption", FAMILY,
+          "replace: P(λ_t = 0) = exp(−λ_0 g_0∘…∘g_{t−2}(M_{t−1})), g_i(θ) = M_i(1 − e^{−θ/M_i}); "
+          "constant M: Suresh et al.'s exp(−Mλ_0 g^{∘t}(∞)) [quoted; any schedule derived]")
 def absorption(scale: Scale) -> list[Row]:
     rows, chk = [], "poisson.absorption"
     for rate0, times, kw in ((1.0, (5, 50, 300), {"samples": 10}), (10.0, (50, 150, 300), {"samples": 10}),
@@ -44,8 +45,9 @@ def absorption(scale: Scale) -> list[Row]:
     return rows
 
 
-@register("accumulate", FAMILY, "accumulate, constant M: E λ_n = λ_0, Var λ_n = (λ_0/M) Σ_{k≤n} 1/k² ≤ π²λ_0/(6M), "
-                                 "P(λ_n = 0) = e^{−Mλ_0} for every n ≥ 1 [derived]")
+@register("accumulate", FAMILY,
+          "accumulate, constant M: E λ_n = λ_0, Var λ_n = (λ_0/M) Σ_{k≤n} 1/k² ≤ π²λ_0/(6M), "
+          "P(λ_n = 0) = e^{−Mλ_0} for every n ≥ 1 [derived]")
 def accumulate(scale: Scale) -> list[Row]:
     rate0, M, chk = 1.5, 5, "poisson.accumulate"
     r = _run(scale, 20000, rate0, samples=M, generations=50, workflow="accumulate")

@@ -26,9 +26,10 @@ def replace(scale: Scale) -> list[Row]:
             for n in (1, 10, 30)]
 
 
-@register("accumulate", FAMILY, "fresh design, accumulate: E‖e_n‖² = Σ_{k<n} σ² d T_k/(N_{k+1}(N_{k+1} − d − 1)), "
-                                 "N_k = T_0 + … + T_{k−1} [derived]; reused design: σ² tr(XᵀX)⁻¹ Σ_{k≤n} 1/k² "
-                                 "(Gerstgrasser et al., given the design)")
+@register("accumulate", FAMILY,
+          "fresh design, accumulate: E‖e_n‖² = Σ_{k<n} σ² d T_k/(N_{k+1}(N_{k+1} − d − 1)), "
+          "N_k = T_0 + … + T_{k−1} [derived]; reused design: σ² tr(XᵀX)⁻¹ Σ_{k≤n} 1/k² "
+          "(Gerstgrasser et al., given the design)")
 def accumulate(scale: Scale) -> list[Row]:
     d, T, chk = 4, 14, "regression.accumulate"
     rows = []
@@ -56,9 +57,10 @@ def dohmatob(scale: Scale) -> list[Row]:
                     r.metrics["test_error"][n + 1], exact)]
 
 
-@register("real_rows", FAMILY, "fresh design, replace, a share γ_t of rows labelled by w*: E‖e_{t+1}‖² = κ_t E‖e_t‖² + "
-                                "σ² d/(T − d − 1), κ = α[(1 − α)(1 + (T + 1)(d − 1)/(T − d − 1)) + Tα + 2]/(T + 2) "
-                                "[derived]")
+@register("real_rows", FAMILY,
+          "fresh design, replace, a share γ_t of rows labelled by w*: E‖e_{t+1}‖² = κ_t E‖e_t‖² + "
+          "σ² d/(T − d − 1), κ = α[(1 − α)(1 + (T + 1)(d − 1)/(T − d − 1)) + Tα + 2]/(T + 2) "
+          "[derived]")
 def real_rows(scale: Scale) -> list[Row]:
     d, T, rows = 4, 12, []
     for gamma in (0.3, "linear:0.6,0.0"):
@@ -68,8 +70,9 @@ def real_rows(scale: Scale) -> list[Row]:
     return rows
 
 
-@register("fixed_design", FAMILY, "fixed design, ridge λ, a share γ_t of real rows, replace or accumulate: "
-                                   "E‖e_t‖² from the linear recursion of E b and E bbᵀ, exactly given the design [derived]")
+@register("fixed_design", FAMILY,
+          "fixed design, ridge λ, a share γ_t of real rows, replace or accumulate: E‖e_t‖² from the linear "
+          "recursion of E b and E bbᵀ, exactly given the design [derived]")
 def fixed_design(scale: Scale) -> list[Row]:
     rows = []
     for workflow in ("replace", "accumulate"):

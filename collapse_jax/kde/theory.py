@@ -33,7 +33,8 @@ def moments(process: Process, rule: str, h: float, d: int, trace0: float) -> tup
     Given the model (mean μ, tr Cov V), the next points come from α KDE + γ D_0, whose covariance
     has trace c = αV + γV_0 + αγ‖μ − μ_0‖². M of them have a mean ȳ with E‖ȳ − E ȳ‖² = c/M and a
     scatter of trace (M − 1)c on average. Replace refits on them; accumulate merges them into the
-    pool of N points: P' = P + Q + (NM/(N + M))‖ȳ − μ‖², μ' − μ_0 = ((N + Mα)(μ − μ_0) + M(ȳ − E ȳ))/(N + M).
+    pool of N points: P' = P + Q + (NM/(N + M))‖ȳ − μ‖² and
+    μ' − μ_0 = ((N + Mα)(μ − μ_0) + M(ȳ − E ȳ))/(N + M).
     Every step is linear in (E P, E‖μ − μ_0‖²), and V = a(N)·P + b(N) (:func:`kernel_terms`)."""
     a_sq, V, P, N = 0.0, float(trace0), 0.0, 0.0
     variance, mean_sq = [V], [a_sq]

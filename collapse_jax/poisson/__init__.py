@@ -20,5 +20,6 @@ from .plots import plot
 from .simulate import SWEEP, prepare, simulate
 from .theory import predictions, rate_moments, survival_bounds, zero_probability
 
-__all__ = ["simulate", "plot", "add_cli", "prepare", "PoissonKernel", "METRICS", "poisson_lanes", "log_poisson_pmf", "predictions",
+__all__ = ["simulate", "plot", "add_cli", "prepare", "PoissonKernel", "METRICS", "poisson_lanes", "log_poisson_pmf",
+           "predictions",
            "rate_moments", "zero_probability", "survival_bounds"]

@@ -29,7 +29,7 @@ def plot_test_error(result: SimulationResult, path) -> None:
                 label="n σ² d/(T − d − 1) (Gerstgrasser et al.)")
     if plain and proc["workflow"] == "accumulate":
         ax.axhline(accumulate_bound(d, sched["samples"], sigma), ls=":", color="tab:red", lw=1.2,
-                   label="σ² d/(T − d − 1) · π²/6 (reused-design limit)")
+                   label="σ² d/(T − d − 1) · π²/6 (the limit, averaged over designs)")
     top = np.nanquantile(values, 0.95, axis=1).max()
     ax.set(xlabel="generation t", ylabel="test error ‖ŵ_t − w*‖²", ylim=(0, 1.15 * top))
     size = f"T={sched['samples']}" if sched["kind"] == "constant" else f"T₀={sched['samples']} ({sched['kind']})"
