@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-NAMES = ("absorption", "surviving", "schedules", "workflows_discrete", "workflows_gaussian", "real_fraction")
+NAMES = ("absorption", "surviving", "schedules", "workflows_discrete", "workflows_gaussian", "real_fraction",
+         "regression_workflows", "kde_workflows", "poisson_absorption", "mixing_schedule")
 
 
 def _label(pt, keys) -> str:
@@ -158,8 +159,141 @@ def plot_real_fraction(res, out: Path, threshold: float = 0.1) -> Path:
     return path
 
 
+def _case_label(pt) -> str:
+    p = pt.params
+    return p["workflow"] + (f", {p['design']} design" if "design" in p else "")
+
+
+def plot_regression_workflows(res, out: Path) -> Path:
+    """Gerstgrasser et al.'s figure: test error per workflow (log scale), and the accumulate cases
+    against the π²/6 bound."""
+    from collapse_jax import regression
+    from collapse_jax.core import plots
+
+    fig, (ax1, ax2) = plots.figure(ncols=2, width=5.2, height=4.0)
+    p0 = res.points[0].params
+    d, T, sigma = p0["dim"], p0["samples"], p0["noise"]
+    for i, pt in enumerate(res.points):
+        g, c = res.curve("test_error", pt.index)
+        ok = g > 0
+        ax1.plot(g[ok], c["mean"][ok], color=f"C{i}", lw=1.5, label=_case_label(pt))
+        ax1.fill_between(g[ok], (c["mean"] - 2 * c["se"])[ok], (c["mean"] + 2 * c["se"])[ok], color=f"C{i}",
+                         alpha=0.2, lw=0)
+        if np.isfinite(c["prediction"]).any():
+            ax1.plot(g[ok], c["prediction"][ok], "k:", lw=1)
+        if pt.params["workflow"] == "accumulate":
+            ax2.plot(g, c["mean"], color=f"C{i}", lw=1.5, label=_case_label(pt))
+            ax2.fill_between(g, c["mean"] - 2 * c["se"], c["mean"] + 2 * c["se"], color=f"C{i}", alpha=0.2, lw=0)
+            ax2.plot(g, c["prediction"], "k:", lw=1)
+    ax1.set(xlabel="model-fitting iteration n", ylabel="test error ‖ŵ_n − w*‖²", yscale="log")
+    plots.title(ax1, "Replace grows linearly, accumulate stays bounded",
+                f"d={d}, T={T}, σ={sigma}; dotted: exact E")
+    ax1.legend(fontsize=7, loc="center right")
+    bound = regression.accumulate_bound(d, T, sigma)
+    ax2.axhline(bound, color="tab:red", ls="--", lw=1, label=f"σ²d/(T−d−1)·π²/6 = {bound:.3f}")
+    ax2.set(xlabel="model-fitting iteration n", ylabel="test error ‖ŵ_n − w*‖²", ylim=(0, 1.25 * bound))
+    plots.title(ax2, "Accumulate: reused vs fresh design", "dotted: exact E (fixed design: given X)")
+    ax2.legend(fontsize=7, loc="lower right")
+    fig.suptitle(_scale_note(res), fontsize=8)
+    path = out / "regression_workflows.png"
+    plots.save(fig, path)
+    return path
+
+
+def plot_kde_workflows(res, out: Path) -> Path:
+    """Kazdan et al.'s workflows for KDEs: the KDE's spread and its mean's drift per workflow."""
+    from collapse_jax.core import plots
+
+    fig, axes = plots.figure(ncols=2, width=5.2, height=4.0)
+    p0 = res.points[0].params
+    panels = (("variance", "tr Cov of the KDE", "linear"), ("mean_sq", "‖mean of the KDE − mean₀‖²", "log"))
+    for ax, (metric, ylabel, yscale) in zip(axes, panels):
+        for i, pt in enumerate(res.points):
+            g, c = res.curve(metric, pt.index)
+            ok = g > 0 if yscale == "log" else g >= 0
+            ax.plot(g[ok], c["mean"][ok], color=f"C{i}", lw=1.5, label=pt.params["workflow"])
+            ax.fill_between(g[ok], (c["mean"] - 2 * c["se"])[ok], (c["mean"] + 2 * c["se"])[ok], color=f"C{i}",
+                            alpha=0.2, lw=0)
+            if np.isfinite(c["prediction"]).any():
+                ax.plot(g[ok], c["prediction"][ok], "k:", lw=1)
+        ax.set(xlabel="model-fitting iteration t", ylabel=ylabel, yscale=yscale)
+        ax.legend(fontsize=7, loc="upper left")
+    plots.title(axes[0], "Replace: the KDE spreads (kernel noise piles up)",
+                f"d={p0['dim']}, M={p0['samples']}, h={p0['bandwidth']}, D₀ {p0['original']}; dotted: exact E")
+    plots.title(axes[1], "The mean drifts: a random walk under replace",
+                "log scale; accumulate-subsample: simulation only")
+    fig.suptitle(_scale_note(res), fontsize=8)
+    path = out / "kde_workflows.png"
+    plots.save(fig, path)
+    return path
+
+
+def plot_poisson_absorption(res, out: Path, paths: int = 25) -> Path:
+    """Suresh et al.'s figure: P(λ_k ≠ 0) against their Theorem 2 and its bounds; rate paths."""
+    from collapse_jax import poisson, sweep
+    from collapse_jax.core import plots
+
+    fig, axes = plots.figure(ncols=3, width=4.3, height=3.9)
+    n = res.points[0].params["samples"]
+    first = max(res.points, key=lambda pt: pt.params["rate0"])
+    raw = sweep.load_chains(res.out, first.index)
+    g = raw["generation"]
+    for c in range(min(paths, raw["rate"].shape[1])):
+        axes[0].plot(g, raw["rate"][:, c], color="tab:blue", alpha=0.35, lw=0.6)
+    axes[0].axhline(first.params["rate0"], color="k", ls=":", lw=1, label="E λ_k = λ₀ (exact)")
+    axes[0].set(xlabel="generation k", ylabel="λ_k", ylim=(0, None))
+    axes[0].legend(fontsize=7, loc="upper left")
+    plots.title(axes[0], f"Rate paths (λ₀={first.params['rate0']:g}, n={n})", f"{paths} chains")
+    for ax, pt in zip(axes[1:], sorted(res.points, key=lambda pt: pt.params["rate0"])):
+        g, c = res.curve("absorbed", pt.index)
+        ok = g > 0
+        alive = 1.0 - c["mean"]
+        ax.errorbar(g[ok][::10], alive[ok][::10], yerr=2 * c["se"][ok][::10], fmt=".", ms=3, color="tab:green",
+                    capsize=2, lw=0.8, label="simulated ± 2 se")
+        ax.plot(g[ok], 1.0 - c["prediction"][ok], "k--", lw=1, label="exact (Theorem 2)")
+        lo, hi = poisson.survival_bounds(n, pt.params["rate0"], g[ok])
+        ax.fill_between(g[ok], lo, np.minimum(hi, 1.0), color="tab:orange", alpha=0.2, lw=0, label="their bounds")
+        ax.set(xlabel="generation k", ylabel="P(λ_k ≠ 0)", yscale="log", xlim=(0, g[-1]))
+        ax.legend(fontsize=7, loc="lower left")
+        plots.title(ax, f"Survival, λ₀={pt.params['rate0']:g}", f"n={n}")
+    fig.suptitle(_scale_note(res), fontsize=8)
+    path = out / "poisson_absorption.png"
+    plots.save(fig, path)
+    return path
+
+
+def plot_mixing_schedule(res, out: Path) -> Path:
+    """Real-data shares that change over generations: E H_t against its generalised closed form,
+    next to the schedules γ_t themselves."""
+    from collapse_jax.core import plots
+
+    fig, (ax1, ax2) = plots.figure(ncols=2, width=5.2, height=4.0)
+    G = res.config["generations"]
+    for i, pt in enumerate(res.points):
+        label = f"γ = {pt.params['gamma']}"
+        g, c = res.curve("gini_simpson", pt.index)
+        ax1.plot(g, c["mean"], color=f"C{i}", lw=1.5, label=label)
+        ax1.fill_between(g, c["mean"] - 2 * c["se"], c["mean"] + 2 * c["se"], color=f"C{i}", alpha=0.2, lw=0)
+        ax1.plot(g, c["prediction"], "k:", lw=1)
+        ax2.plot(np.arange(G), pt.prepared.process.mixing.at(0, G, G)["gamma"], color=f"C{i}", lw=1.5, label=label)
+    p0 = res.points[0].params
+    ax1.set(xlabel="generation t", ylabel="Gini–Simpson diversity H_t")
+    plots.title(ax1, "Diversity under changing real-data shares",
+                f"K={p0['states']} {p0['init']}, M={p0['samples']}; dotted: exact E H_t")
+    ax1.legend(fontsize=7, loc="lower left")
+    ax2.set(xlabel="generation t", ylabel="real-data share γ_t", ylim=(-0.01, None))
+    plots.title(ax2, "The schedules γ_t", "constant, linear:0.3,0 and exp:0.3,0.98")
+    ax2.legend(fontsize=7, loc="upper right")
+    fig.suptitle(_scale_note(res), fontsize=8)
+    path = out / "mixing_schedule.png"
+    plots.save(fig, path)
+    return path
+
+
 PLOTS = {"absorption": plot_absorption, "surviving": plot_surviving, "schedules": plot_schedules,
-         "workflows": plot_workflows, "real_fraction": plot_real_fraction}
+         "workflows": plot_workflows, "real_fraction": plot_real_fraction,
+         "regression_workflows": plot_regression_workflows, "kde_workflows": plot_kde_workflows,
+         "poisson_absorption": plot_poisson_absorption, "mixing_schedule": plot_mixing_schedule}
 
 
 def plot(name: str, res, out: Path | None = None) -> Path:

@@ -7,13 +7,13 @@ live in their own module and register themselves on import.
 
 import importlib
 
-from .core import CATALOGUE, Check, Row, Scale, compare, mean_se, register
+from .core import CATALOGUE, Check, Row, Scale, compare, failures, mean_se, register
 
-for _family in ("discrete", "gaussian"):
+for _family in ("discrete", "gaussian", "regression", "kde", "poisson"):
     try:
         importlib.import_module(f"{__name__}.{_family}")
     except ModuleNotFoundError as _err:  # a family not built yet
         if not (_err.name or "").startswith(f"{__name__}.{_family}"):
             raise
 
-__all__ = ["CATALOGUE", "Check", "Row", "Scale", "compare", "mean_se", "register"]
+__all__ = ["CATALOGUE", "Check", "Row", "Scale", "compare", "failures", "mean_se", "register"]

@@ -87,3 +87,12 @@ def compare(check: str, label: str, samples, predicted: float, **kw) -> Row:
     """A row from per-chain samples of a quantity whose expectation is ``predicted``."""
     m, se = mean_se(samples)
     return Row(check, label, m, se, float(predicted), **kw)
+
+
+def failures(name: str, scale: Scale = Scale(), z_max: float = 4.0) -> list[str]:
+    """Run check ``name`` and describe each compared number that fails (empty: all pass)."""
+    rows = CATALOGUE[name].run(scale)
+    if not rows:
+        return [f"{name} compared nothing"]
+    return [f"{r.label}: {r.simulated:.6g} +- {r.se:.2g} vs {r.predicted:.6g} (z = {r.z:.2f})"
+            for r in rows if not r.passed(z_max)]

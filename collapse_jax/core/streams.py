@@ -31,6 +31,9 @@ SALTS = {
     "reference": 2**31 - 1,  # data fixed by the seed alone: held-out real points, evaluation draws
     "snapshot": 2**31 - 2,  # samples drawn from a recorded model for figures and files
     "figure": 2**31 - 3,  # anything else a plot draws
+    # a family's draws shared by every chain of every run with the same design seed (the regression
+    # family's fixed design X and its true weights w*): prepare() makes them without a run seed
+    "design": 2**31 - 4,
     # A chain's state before generation 0 when it is random (a model fitted to the chain's own real
     # data). Folded into the chain key, so above every generation index (those are < 2^31 - 1).
     "initial": 2**31,

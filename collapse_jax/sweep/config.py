@@ -15,7 +15,7 @@ from ..core.errors import InputError, as_float, as_int, choice, require
 from ..core.streams import check_seed
 from ..core.sweepable import Sweepable
 
-FAMILIES = ("discrete", "gaussian")
+FAMILIES = ("discrete", "gaussian", "regression", "kde", "poisson")
 STREAMS = ("independent", "common")
 TOP_KEYS = ("family", "generations", "chains", "seeds", "seed", "metrics_every", "metrics", "chunk_lanes",
             "chunk_seconds", "streams", "fixed", "grid", "cases", "name", "description", "experiment", "scales",
