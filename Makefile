@@ -4,7 +4,7 @@ VENV  := .venv
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow theory theory-full bench clean
+.PHONY: install demo demo-full test test-slow theory theory-full bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -14,8 +14,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: install        ## the built-in default runs, with plots, under runs/demo
+demo: install        ## every family once, with figures, under runs/demo (about 2 minutes)
 	$(BIN)/collapse-jax demo --out runs/demo --overwrite
+
+demo-full: install   ## the larger runs behind the README's figures, under runs/demo-full (about 10 minutes)
+	$(BIN)/collapse-jax demo --size full --out runs/demo-full --overwrite
 
 test: install        ## the default suite (fast; statistical tolerances from the runs' own standard errors)
 	$(BIN)/python -m pytest
