@@ -75,9 +75,12 @@ def bartlett(key: jax.Array, nu: jax.Array, d: int, dtype, extra_normals: int = 
 
 def ldl_update(U: jax.Array, ell: jax.Array, log_diag: jax.Array, lower: jax.Array,
                log_div: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(U, ℓ) of L·B/√div for B = diag(e^{log_diag}) + lower (nonsingular B)."""
-    expo = ell[:, None] - ell[None, :] - log_diag[None, :]
-    mask = jnp.tril(jnp.ones_like(U, dtype=bool), -1)
+    """(U, ℓ) of L·B/√div for B = diag(e^{log_diag}) + lower. Singular L or B: a column j with ℓ_j or
+    log_diag_j = −inf is zero in L·B (L's dead columns form a suffix; a dead column of B is zero below
+    the diagonal), so it keeps ℓ'_j = −inf and gets U's column e_j."""
+    dead = jnp.isneginf(ell + log_diag)
+    expo = ell[:, None] - jnp.where(dead, 0.0, ell)[None, :] - jnp.where(dead, 0.0, log_diag)[None, :]
+    mask = jnp.tril(jnp.ones_like(U, dtype=bool), -1) & ~dead[None, :]
     n_hat = jnp.where(mask, jnp.exp(jnp.where(mask, expo, 0.0)) * lower, 0.0)
     U_new = U + U @ n_hat
     d = U.shape[0]
