@@ -403,6 +403,7 @@ def binomial(key: jax.Array, n, p, shape=None, tuning: Tuning = DEFAULT) -> jax.
     return _binomial_lanes(k0, k1, node, n_L, signed_p(p_L), tuning).reshape(shape)
 
 
+@partial(jax.jit, static_argnames=("tuning",))
 def binomial_keyed(keys_L: jax.Array, n_L, p_L, tuning: Tuning = DEFAULT) -> jax.Array:
     """One exact Binomial(n_l, p_l) count per lane l, under the lane's own key ``keys_L[l]`` (node
     0): lane l's draw depends on its key, n and p alone. ``p_L``'s dtype sets the arithmetic;
