@@ -307,3 +307,33 @@ def test_chains_sharded_over_four_devices_are_the_same(dtype, samples, workflow,
         np.testing.assert_array_equal(four["p"], one.final["p"])
         for k in one.metrics:
             np.testing.assert_array_equal(four[k], one.metrics[k], err_msg=k)
+
+
+CACHED_RUN = """
+from collapse_jax import discrete
+discrete.simulate("uniform", states=5, samples=30, generations=3, chains=8, seed=0, progress=False)
+"""
+
+
+def test_persistent_compilation_cache_serves_the_discrete_run(tmp_path, monkeypatch):
+    """On by default in the user's cache directory (here pointed at tmp_path), it receives the
+    discrete run's compiled programs; COLLAPSE_JAX_CACHE=0 switches it off."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from collapse_jax.core import cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("COLLAPSE_JAX_CACHE_DIR", raising=False)
+    monkeypatch.delenv("COLLAPSE_JAX_CACHE", raising=False)
+    assert cache.cache_dir() == tmp_path / "xdg" / "collapse-jax" / "jax"
+    monkeypatch.setenv("COLLAPSE_JAX_CACHE", "0")
+    assert cache.cache_dir() is None
+    env = {k: v for k, v in os.environ.items() if k not in ("COLLAPSE_JAX_CACHE", "COLLAPSE_JAX_CACHE_DIR")}
+    env.update(JAX_PLATFORMS="cpu", XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    proc = subprocess.run([sys.executable, "-c", CACHED_RUN], env=env, cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert any((tmp_path / "xdg" / "collapse-jax" / "jax").iterdir())
