@@ -185,3 +185,155 @@ def test_initial_distributions(tmp_path):
     (tmp_path / "zero.txt").write_text("0 0")
     with pytest.raises(InputError, match="all zero"):
         discrete.initial_distribution(f"counts:{tmp_path / 'zero.txt'}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The [K, C] kernel and addressability (issue 10)
+
+
+def test_kernel_lanes_give_what_a_single_run_gives():
+    """A sweep's lanes (per-lane p_0, tail and schedule column) step exactly as single runs with the
+    same keys and shared values do: state and metrics bit for bit, for two schedule columns and
+    the accumulate-subsample workflow with every mixing term."""
+    import jax
+    import jax.numpy as jnp
+
+    from collapse_jax.core import streams
+    from collapse_jax.core.kernel import Params, shared
+    from collapse_jax.discrete.kernel import DiscreteKernel
+
+    C, K = 12, P4.size
+    kern = DiscreteKernel(workflow="accumulate-subsample", uses_beta=True, uses_gamma=True)
+    p0 = jnp.asarray(P4, jnp.float32)
+    tail = jnp.asarray(P4 <= 0.05)
+    x = {"t": jnp.int32(0), "m": jnp.asarray([20, 300]), "pool": jnp.asarray([20, 300]),
+         "alpha": jnp.asarray([0.7, 0.5]), "beta": jnp.asarray([0.2, 0.1]), "gamma": jnp.asarray([0.1, 0.4])}
+    keys = streams.generation_keys(streams.chain_keys(5, C), jnp.int32(0))
+    column = jnp.arange(C, dtype=jnp.int32) % 2
+    lanes = Params({}, {"p0": jnp.broadcast_to(p0[:, None], (K, C)), "tail": jnp.broadcast_to(tail[:, None], (K, C)),
+                        "column": column})
+    step = jax.jit(kern.step)
+    new_lanes = step(keys, kern.init(lanes, C), lanes, x)
+    assert new_lanes.model.shape == (K, C) and new_lanes.pool.shape == (K, C)
+    metrics_lanes = kern.observe(new_lanes, lanes, 1)
+    for j in (0, 1):
+        one = shared(p0=p0, tail=tail)
+        one = Params(dict(one.shared, column=jnp.int32(j)), {})
+        new = step(keys, kern.init(one, C), one, x)
+        metrics = kern.observe(new, one, 1)
+        mine = np.asarray(column) == j
+        for name in ("model", "pool", "absorbed_at", "first_extinction"):
+            np.testing.assert_array_equal(np.asarray(getattr(new, name))[..., mine],
+                                          np.asarray(getattr(new_lanes, name))[..., mine], err_msg=name)
+        # the mixture q = αp + βp_prev + γp_0 may round in the last place differently when α, β, γ
+        # arrive per lane (XLA:CPU fuses the multiply-adds by shape); the draws above did not move
+        np.testing.assert_allclose(np.asarray(new.prev)[..., mine], np.asarray(new_lanes.prev)[..., mine], rtol=3e-7)
+        for k in metrics:
+            np.testing.assert_allclose(np.asarray(metrics[k])[mine], np.asarray(metrics_lanes[k])[mine], rtol=1e-6,
+                                       err_msg=k)
+    np.testing.assert_allclose(np.asarray(new_lanes.model).sum(0), 1, atol=1e-6)
+
+
+def _same_chains(small, big, offset=0):
+    n = small.chains
+    np.testing.assert_array_equal(small.final["p"], big.final["p"][offset:offset + n])
+    for k in small.metrics:
+        np.testing.assert_array_equal(small.metrics[k], big.metrics[k][:, offset:offset + n], err_msg=k)
+    for k in small.events:
+        np.testing.assert_array_equal(small.events[k], big.events[k][offset:offset + n], err_msg=k)
+
+
+ADDRESS_KW = dict(states=20, generations=30, seed=3, progress=False)
+
+
+@pytest.mark.parametrize("dtype,samples,workflow", [
+    ("float32", 10**4, "replace"),
+    ("float64", 100, "accumulate-subsample"),
+    pytest.param("float32", 100, "replace", marks=pytest.mark.slow),
+    pytest.param("float64", 100, "replace", marks=pytest.mark.slow),
+    pytest.param("float64", 10**4, "replace", marks=pytest.mark.slow),
+    pytest.param("float32", 100, "accumulate", marks=pytest.mark.slow),
+    pytest.param("float32", 10**4, "accumulate", marks=pytest.mark.slow),
+    pytest.param("float64", 100, "accumulate", marks=pytest.mark.slow),
+    pytest.param("float64", 10**4, "accumulate", marks=pytest.mark.slow),
+    pytest.param("float32", 100, "accumulate-subsample", marks=pytest.mark.slow),
+    pytest.param("float32", 10**4, "accumulate-subsample", marks=pytest.mark.slow),
+    pytest.param("float64", 10**4, "accumulate-subsample", marks=pytest.mark.slow),
+])
+def test_chains_do_not_depend_on_how_many_run_beside_them(dtype, samples, workflow):
+    """The issue's reproducer: chains 0..99 of a 1000-chain run are bit-identical to a 100-chain run
+    (models, metrics, events), and first_chain=517 gives the same columns as the big run; at M=100
+    and 10^4 (where BTRS and its retries occur), both dtypes, replace and both accumulate
+    workflows (the full matrix behind the slow marker)."""
+    kw = dict(ADDRESS_KW, samples=samples, dtype=dtype, workflow=workflow)
+    big = discrete.simulate("zipf:1.1", chains=1000, **kw)
+    _same_chains(discrete.simulate("zipf:1.1", chains=100, **kw), big)
+    _same_chains(discrete.simulate("zipf:1.1", chains=50, first_chain=517, **kw), big, offset=517)
+
+
+FOUR_DEVICES = """
+import sys, json, numpy as np, jax
+from collapse_jax import discrete
+assert len(jax.devices()) == 4
+kw = json.loads(sys.argv[1])
+r = discrete.simulate("zipf:1.1", chains=100, **kw)
+np.savez(sys.argv[2], p=r.final["p"], **r.metrics)
+"""
+
+
+@pytest.mark.parametrize("dtype,samples,workflow", [
+    ("float32", 10**4, "accumulate-subsample"),
+    pytest.param("float64", 100, "replace", marks=pytest.mark.slow),
+    pytest.param("float32", 100, "accumulate", marks=pytest.mark.slow),
+    pytest.param("float64", 10**4, "replace", marks=pytest.mark.slow),
+])
+def test_chains_sharded_over_four_devices_are_the_same(dtype, samples, workflow, tmp_path):
+    """The engine's shard_map over 4 forced host devices: every chain, metrics included, bit for bit
+    as on one device (the samplers' loops run per device; a chain's draws never see the others)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    kw = dict(ADDRESS_KW, samples=samples, dtype=dtype, workflow=workflow)
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    out = tmp_path / "four.npz"
+    proc = subprocess.run([sys.executable, "-c", FOUR_DEVICES, json.dumps(kw), str(out)], env=env,
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    one = discrete.simulate("zipf:1.1", chains=100, **kw)
+    with np.load(out) as four:
+        np.testing.assert_array_equal(four["p"], one.final["p"])
+        for k in one.metrics:
+            np.testing.assert_array_equal(four[k], one.metrics[k], err_msg=k)
+
+
+CACHED_RUN = """
+from collapse_jax import discrete
+discrete.simulate("uniform", states=5, samples=30, generations=3, chains=8, seed=0, progress=False)
+"""
+
+
+def test_persistent_compilation_cache_serves_the_discrete_run(tmp_path, monkeypatch):
+    """On by default in the user's cache directory (here pointed at tmp_path), it receives the
+    discrete run's compiled programs; COLLAPSE_JAX_CACHE=0 switches it off."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from collapse_jax.core import cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("COLLAPSE_JAX_CACHE_DIR", raising=False)
+    monkeypatch.delenv("COLLAPSE_JAX_CACHE", raising=False)
+    assert cache.cache_dir() == tmp_path / "xdg" / "collapse-jax" / "jax"
+    monkeypatch.setenv("COLLAPSE_JAX_CACHE", "0")
+    assert cache.cache_dir() is None
+    env = {k: v for k, v in os.environ.items() if k not in ("COLLAPSE_JAX_CACHE", "COLLAPSE_JAX_CACHE_DIR")}
+    env.update(JAX_PLATFORMS="cpu", XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    proc = subprocess.run([sys.executable, "-c", CACHED_RUN], env=env, cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert any((tmp_path / "xdg" / "collapse-jax" / "jax").iterdir())

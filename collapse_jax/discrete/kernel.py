@@ -26,9 +26,21 @@ class State(NamedTuple):
     first_extinction: jax.Array  # (C,) first generation a state of p_0 was lost, -1 if none yet
 
 
+def sum_over_categories(x: jax.Array) -> jax.Array:
+    """Sum over axis 0 by a pairwise tree of elementwise adds: the order of the adds depends on K
+    alone, so a chain's metrics are bit-identical whatever the number of chains beside it (XLA's
+    own reductions may order them differently for another batch width); rounding is O(log K)."""
+    while x.shape[0] > 1:
+        half = x.shape[0] // 2
+        top = x[:half] + x[half:2 * half]
+        x = jnp.concatenate([top, x[2 * half:]]) if x.shape[0] % 2 else top
+    return x[0]
+
+
 def metrics_of(p_KxC: jax.Array, p0_K: jax.Array, tail_K: jax.Array) -> dict[str, jax.Array]:
     """Per-chain metrics (C,) of the models p (K, C) against p_0; ``p0_K``/``tail_K`` are (K,) or
-    (K, C). 0 log 0 = 0; KL(p_0 ‖ p) is +inf once a state of p_0 is lost, never NaN."""
+    (K, C). 0 log 0 = 0; KL(p_0 ‖ p) is +inf once a state of p_0 is lost, never NaN. Sums over
+    categories are :func:`sum_over_categories` (bit-identical per chain at any batch width)."""
     p0 = p0_K if p0_K.ndim == 2 else p0_K[:, None]
     tail = tail_K if tail_K.ndim == 2 else tail_K[:, None]
     alive = p_KxC > 0
@@ -39,12 +51,12 @@ def metrics_of(p_KxC: jax.Array, p0_K: jax.Array, tail_K: jax.Array) -> dict[str
     surviving = alive.sum(0)
     dtype = p_KxC.dtype
     return {
-        "gini_simpson": 1.0 - jnp.sum(p_KxC * p_KxC, 0),
-        "entropy": -jnp.sum(jnp.where(alive, p_KxC * jnp.log(safe), 0.0), 0),
+        "gini_simpson": 1.0 - sum_over_categories(p_KxC * p_KxC),
+        "entropy": -sum_over_categories(jnp.where(alive, p_KxC * jnp.log(safe), 0.0)),
         "surviving": surviving.astype(dtype),
-        "tv": 0.5 * jnp.sum(jnp.abs(p_KxC - p0), 0),
-        "kl": jnp.where(lost, jnp.inf, jnp.sum(kl_terms, 0)),
-        "tail_lost": jnp.sum(jnp.where(tail & ~alive, p0, 0.0), 0),
+        "tv": 0.5 * sum_over_categories(jnp.abs(p_KxC - p0)),
+        "kl": jnp.where(lost, jnp.inf, sum_over_categories(kl_terms)),
+        "tail_lost": sum_over_categories(jnp.where(tail & ~alive, p0, 0.0)),
         "absorbed": (surviving == 1).astype(dtype),
     }
 
@@ -54,12 +66,14 @@ METRICS = ("gini_simpson", "entropy", "surviving", "tv", "kl", "tail_lost", "abs
 
 @dataclass(frozen=True)
 class DiscreteKernel(Kernel):
-    """Static configuration: the workflow, the precision, and which mixing terms ever appear."""
+    """Static configuration: the workflow, the precision, which mixing terms ever appear, and the
+    samplers' tuning (exact whatever its values; only the speed and compile time change)."""
 
     workflow: str = "replace"
     dtype: str = "float32"
     uses_beta: bool = False
     uses_gamma: bool = False
+    tuning: samplers.Tuning = samplers.DEFAULT  # the samplers' static knobs (benchmarks, tests)
 
     name: ClassVar[str] = "discrete"
     chain_axis: ClassVar[int] = -1
@@ -97,7 +111,7 @@ class DiscreteKernel(Kernel):
         if self.uses_gamma:
             q = q + x["gamma"].astype(fdt) * p0
         m = x["m"].astype(self.int_dtype)
-        counts = samplers.multinomial_KC(keys_C, m, q)
+        counts = samplers.multinomial_KC(keys_C, m, q, self.tuning)
         if self.workflow == "replace":
             pool = state.pool
             model = counts.astype(fdt) / m.astype(fdt)
@@ -106,7 +120,8 @@ class DiscreteKernel(Kernel):
             if self.workflow == "accumulate":
                 fit, size = pool, x["pool"]
             else:  # accumulate-subsample: M_t points drawn without replacement from the pool
-                fit = samplers.multivariate_hypergeometric_KC(stream(keys_C, "subsample"), m, pool, dtype=fdt)
+                fit = samplers.multivariate_hypergeometric_KC(stream(keys_C, "subsample"), m, pool, dtype=fdt,
+                                                               tuning=self.tuning)
                 size = m
             model = fit.astype(fdt) / size.astype(fdt)
         generation = (x["t"] + 1).astype(jnp.int32)
@@ -129,4 +144,4 @@ class DiscreteKernel(Kernel):
         return {"p": state.model}
 
 
-__all__ = ["DiscreteKernel", "State", "metrics_of", "METRICS"]
+__all__ = ["DiscreteKernel", "State", "metrics_of", "sum_over_categories", "METRICS"]

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ..core.kernel import Kernel, Params, select_column
-from ..samplers.binomial import bd0, binomial_lanes, stirlerr
+from ..samplers.binomial import bd0, binomial_keyed, stirlerr
 from ..samplers.threefry import LaneUniforms
 
 INVERSION_MEAN = 10.0  # PTRS needs a mean of at least 10 (Hörmann 1993)
@@ -135,7 +135,7 @@ class PoissonKernel(Kernel):
         if self.uses_gamma:
             mix_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys_C, MIX_PURPOSE)
             gamma = jnp.broadcast_to(x["gamma"], m.shape).astype(fdt)
-            real = binomial_lanes(m, gamma, lane_uniforms(mix_keys, fdt)).astype(fdt)
+            real = binomial_keyed(mix_keys, m, gamma).astype(fdt)
             mean = (m.astype(fdt) - real) * state.rate + real * jnp.asarray(params.get("rate0"), fdt)
         counts = poisson_lanes(mean, lane_uniforms(keys_C, fdt))
         if self.workflow == "replace":

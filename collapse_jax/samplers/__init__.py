@@ -1,48 +1,40 @@
-"""Exact discrete samplers that stay fast when batched over millions of lanes.
+"""Exact discrete samplers on the [K, C] layout (categories × chains), fast when batched.
 
-JAX's own ``binomial`` evaluates both of its algorithms for every lane and loops until the slowest
-lane of the batch accepts; ``multinomial`` then calls it K times in sequence. Here:
+- :func:`multinomial_KC` / :func:`multivariate_hypergeometric_KC`: counts for every chain
+  (column) by conditional binomial / hypergeometric splits. Each chain is one lane of a state
+  machine in a single ``while_loop`` that visits only the chain's categories with positive mass
+  (dead categories cost nothing; the last alive one takes the remainder), so the work per chain is
+  O(alive categories), independent of the sample size. ``multinomial`` and
+  ``multivariate_hypergeometric`` are their [C, K] views.
+- One binomial split per trip (:mod:`.binomial`): fixed-length fused inversion for means up to
+  ``Tuning.inv_mean`` (a rare tail continues the same search with the same uniform), Hörmann's
+  BTRS above, evaluated in the integer offset from the mode so float32 stays accurate for
+  n ≤ 2³¹−1; a rejected proposal retries in a later trip with the next attempt. The
+  hypergeometric uses Stadlober's ratio-of-uniforms the same way (:mod:`.hypergeometric`).
+- Randomness: Threefry-2x32 of (category, attempt) under the chain's key words, so a chain's counts
+  depend on its key and parameters alone — never on how many chains run beside it, the buffer or
+  device it runs in, or how many trips the batch needed.
+- Every loop is bounded (an attempt cap no valid input reaches, a cap on the tail search), and
+  degenerate inputs (n = 0, p ∈ {0, 1}, one alive category) are exact without a trip.
 
-- ``binomial`` uses inversion when the mean is small (n·min(p, 1-p) < 10) and Hörmann's BTRS
-  otherwise; a batch skips the algorithm none of its lanes needs. After the first BTRS try, the
-  lanes that rejected are compacted into a buffer half the batch and retried there. Every loop ends: lanes with p in {0, 1}
-  or n = 0 are finished before the first iteration (the absorbed states of a collapsed chain).
-- Uniforms come from a counter-based hash (Threefry-2x32) of (chain key, tree node, attempt), so
-  every draw is addressable and no lane's randomness depends on the batch it sits in.
-- ``multinomial`` draws conditional binomials, first over about sqrt(K) blocks of categories,
-  then within all blocks at once (two ``lax.scan``s, each step batched over chains): about
-  K + sqrt(K) binomials per chain, so its cost is O(K) and independent of n.
-- ``multivariate_hypergeometric`` (drawing without replacement from a pool of counts) uses the
-  same scan with exact hypergeometric splits.
-
-Log-probabilities use Loader's saddle-point form (``stirlerr`` + ``bd0``), whose error is relative
-to the size of the result, so float32 acceptance tests stay accurate for large n. Counts are
-integers (int32, or int64 under x64). In float32, n above 2^24 has p rounded to float32 precision
-(relative 6e-8); enable x64 for exact laws up to n = 2^31 - 1.
-
-``multinomial(keys_C, ...)`` takes one key per row (chain); row c's draws depend on ``keys_C[c]``
-alone, whatever the batch size.
+Counts are int32, or int64 under ``jax.enable_x64`` (float64 runs). :class:`Tuning` holds the
+static knobs (tests lower them to force the rare paths). Splitting chains over devices is the
+engine's job (``core.engine`` runs each device's share of the chains under ``shard_map``); a
+chain's draws do not depend on the device it lands on.
 
 The Gaussian family's Bartlett–Wishart factors and log-Gamma draws live in :mod:`.wishart` and
 :mod:`.gamma`.
 """
 
 from . import wishart
-from .binomial import binomial, binomial_lanes, log_binomial_pmf
-from .hypergeometric import log_hypergeometric_pmf, multivariate_hypergeometric
+from .binomial import DEFAULT, REJECTED, Tuning, binom_log_ratio, binomial, binomial_keyed, log_binomial_pmf
 from .gamma import loggamma
-from .multinomial import multinomial
+from .hypergeometric import (log_hypergeometric_pmf, multivariate_hypergeometric,
+                             multivariate_hypergeometric_KC)
+from .multinomial import multinomial, multinomial_KC
 from .threefry import LaneUniforms, bits_to_unit, threefry2x32
 
-__all__ = ["binomial", "binomial_lanes", "log_binomial_pmf", "log_hypergeometric_pmf", "multivariate_hypergeometric",
-           "multinomial", "loggamma", "LaneUniforms", "bits_to_unit", "threefry2x32"]
-
-
-def multinomial_KC(keys_C, n_C, p_KxC):
-    """Multinomial counts on the [K, C] layout (categories × chains)."""
-    return multinomial(keys_C, n_C, p_KxC.T).T
-
-
-def multivariate_hypergeometric_KC(keys_C, n_C, pool_KxC, dtype=None):
-    """Multivariate hypergeometric counts on the [K, C] layout."""
-    return multivariate_hypergeometric(keys_C, n_C, pool_KxC.T, dtype=dtype).T
+__all__ = ["binomial", "binomial_keyed", "log_binomial_pmf", "binom_log_ratio", "log_hypergeometric_pmf",
+           "multivariate_hypergeometric", "multivariate_hypergeometric_KC", "multinomial", "multinomial_KC",
+           "loggamma", "bits_to_unit", "threefry2x32", "Tuning", "DEFAULT", "REJECTED",
+           "LaneUniforms"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 _ROTATIONS = (13, 15, 26, 6, 17, 29, 16, 24)
@@ -31,14 +32,32 @@ def threefry2x32(k0, k1, x0, x1):
 
 
 def bits_to_unit(bits, dtype):
-    """uint32 -> uniform on the open interval (0, 1) (BTRS divides by 0.5 - |u - 0.5| and takes log v)."""
+    """uint32 -> uniform on the open interval (0, 1): 24 bits in float32, 32 bits in float64
+    (BTRS divides by 0.5 - |u - 0.5| and takes log v, so neither end may be reached)."""
     if jnp.dtype(dtype) == jnp.float64:
         return (bits.astype(jnp.float64) + 0.5) * 2.0**-32
     return ((bits >> jnp.uint32(8)).astype(jnp.float32) + 0.5) * jnp.float32(2.0**-24)
 
 
+def fine_unit(y0, y1, dtype):
+    """The finest uniform on (0, 1) one 64-bit Threefry output gives in ``dtype``: 52 bits in
+    float64 ((j + 1/2) 2^-52, so 1.0 is never reached), 24 bits in float32. Inversion uses it, so
+    its cells are as small as the dtype allows."""
+    if jnp.dtype(dtype) == jnp.float64:
+        hi = (y0 >> jnp.uint32(12)).astype(jnp.float64)
+        return (hi * 2.0**32 + y1.astype(jnp.float64)) * 2.0**-52 + 2.0**-53
+    return bits_to_unit(y0, dtype)
+
+
+def key_words(keys) -> tuple[jax.Array, jax.Array]:
+    """The two uint32 words of each Threefry key in a typed key array (any shape)."""
+    kd = jax.random.key_data(keys).astype(jnp.uint32)
+    return kd[..., 0], kd[..., -1]
+
+
 class LaneUniforms:
-    """Uniform pairs for a batch of lanes, addressed by (key0, key1, node) per lane and the attempt."""
+    """Uniform pairs for a batch of lanes, addressed by (key0, key1, node) per lane and the attempt
+    (the Poisson family's PTRS draws with these)."""
 
     def __init__(self, key0_L, key1_L, node_L, dtype):
         self.key0, self.key1, self.node, self.dtype = key0_L, key1_L, node_L, dtype
