@@ -300,6 +300,36 @@ def test_more_seeds_join_the_same_directory_and_the_table_gets_a_std(smoke, tmp_
     assert (out / "histograms_setting1.png").stat().st_size > 0
 
 
+def test_seeds_as_a_count_run_and_resume_in_one_directory(smoke, tmp_path, capsys):
+    """``--seeds 3``: all three seeds in one directory; a run stopped inside seed 1 resumes through
+    the command line, seed 0 is what a one-seed run gives, and the table has mean ± std throughout."""
+    reference, corpus, _ = smoke
+    out = tmp_path / "run"
+
+    class Stop(Exception):
+        pass
+
+    def hook(label):
+        if label.startswith("setting 1 seed 1 gen 1"):
+            raise Stop(label)
+
+    with pytest.raises(Stop):
+        _run(out, corpus, hook=hook, seeds=3, settings=["1"])
+    assert (out / "setting1/seed1/gen_00/metrics.json").is_file() and not (out / "setting1/seed2").exists()
+    assert _cli("--preset", "smoke", "--data", corpus, "--out", out, "--seeds", "3", "--settings", "1") == 0
+    assert "setting 1: 6 generations of 3 seeds" in capsys.readouterr().out
+    assert json.loads((out / "config.json").read_text())["seeds"] == [0, 1, 2]
+    mine = {k: v for k, v in _metrics(out).items() if "seed0" in k}
+    assert mine == {k: v for k, v in _metrics(reference).items() if k.startswith("setting1/seed0")}
+    agg = report.aggregate(report.collect(out))
+    assert list(agg) == ["1"] and agg["1"]["seeds"] == [3, 3] and None not in agg["1"]["test_ppl_std"]
+    rows = [line for line in (out / "summary.md").read_text().splitlines() if line.startswith("| ") and "generation" not in line]
+    assert len(rows) == 2 and all(line.count("±") == 1 for line in rows)
+    for name in ("perplexity.png", "histograms_setting1.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert not list(out.rglob("*.partial"))
+
+
 def test_one_seed_prints_no_std_and_counts_generations_per_setting(smoke, capsys):
     out, corpus, _ = smoke
     assert _cli("--preset", "smoke", "--data", corpus, "--out", out) == 0  # finished: prints the table only

@@ -13,7 +13,7 @@ Typical use::
 """
 
 from .generate import BeamSearchOutput, beam_search, generate
-from .model import KVCache, ModelConfig, OPT, forward, init_cache, init_model, param_count
+from .model import KVCache, ModelConfig, OPT, forward, init_cache, init_model, param_count, with_matmul_dtype
 from .tokenizer import SPECIAL_TOKENS, check_tokenizer, load_tokenizer, train_tokenizer
 from .train import (
     IGNORE_INDEX,
@@ -44,5 +44,5 @@ __all__ = [
     "make_train_step", "model_from_state_dict", "param_count", "perplexity", "recursion", "resolve_config",
     "run_experiment", "run_ablation", "Run", "PRESETS", "SETTINGS", "setting_epochs", "collect", "aggregate",
     "table_markdown", "write_summary", "sequence_nll",
-    "state_dict_from_model", "token_nll", "train_tokenizer", "update_model",
+    "state_dict_from_model", "token_nll", "train_tokenizer", "update_model", "with_matmul_dtype",
 ]

@@ -122,7 +122,7 @@ def table_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
                 continue
             cell = fmt(a["test_ppl_mean"][g], a["test_ppl_std"][g])
             if 0 < a["seeds"][g] < n_seeds[s]:
-                cell += f" ({a['seeds'][g]} seeds)"
+                cell += f" ({a['seeds'][g]} seed{'s' if a['seeds'][g] != 1 else ''})"
             cells.append(cell)
         lines.append(f"| {'Real' if g == 0 else g} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -259,14 +259,14 @@ def plot_histograms(out: "Path | RunDir", rows: Sequence[Mapping[str, Any]], set
     bins = np.logspace(lo_dec, hi_dec, 10 * (hi_dec - lo_dec) + 1)  # 10 bins per decade
     gens = sorted(values)
     cmap = plt.get_cmap("viridis")
-    fig, (ax,) = plots.figure(width=6.0, height=3.8)
+    fig, (ax,) = plots.figure(width=6.6, height=3.8)
     for g in gens:
         v = values[g][np.isfinite(values[g]) & (values[g] > 0)]
         color = cmap(g / max(1, gens[-1]))
         weights = np.full(v.size, 1.0 / max(1, v.size))
-        ax.hist(v, bins=bins, weights=weights, histtype="stepfilled", color=color, alpha=0.18, lw=0)
+        ax.hist(v, bins=bins, weights=weights, histtype="stepfilled", color=color, alpha=0.12, lw=0)
         ax.hist(v, bins=bins, weights=weights, histtype="step", color=color, lw=1.3,
-                label="Real data (gen 0)" if g == 0 else f"gen {g}")
+                label="0 (real)" if g == 0 else str(g))
     ax.set_xscale("log")
     ax.set_xlim(10.0 ** lo_dec, 10.0 ** hi_dec)
     seeds = sorted({m["seed"] for m in rows if m["setting"] == setting})
@@ -275,7 +275,8 @@ def plot_histograms(out: "Path | RunDir", rows: Sequence[Mapping[str, Any]], set
     pooled = f"{len(seeds)} seeds pooled" if len(seeds) > 1 else f"seed {seeds[0]}"
     ax.set_title(f"{_setting_title(setting, rows)} ({pooled})", fontsize=10)
     ax.grid(alpha=0.25, which="major")
-    ax.legend(fontsize=7, ncol=2, title="data trained on by", title_fontsize=7, frameon=False)
+    ax.legend(fontsize=8, title="data of\ngeneration", title_fontsize=8, frameon=False, loc="upper left",
+              bbox_to_anchor=(1.0, 1.0))
     plots.save(fig, out / f"histograms_setting{setting}.png")  # through the RunDir: registered in its marker
 
 
