@@ -4,7 +4,7 @@ VENV  := .venv
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo demo-full test test-slow theory theory-full bench clean
+.PHONY: install demo demo-full test test-slow theory theory-full bench device clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,9 @@ theory-full: install ## the catalogue at large chain counts, with a report
 
 bench: install       ## speed against the peers, printed as ratios measured in one run
 	$(BIN)/python -m benchmarks
+
+device:              ## the accelerator suite (one GPU, under 6 minutes; no install needed: see benchmarks/README.md)
+	PYTHONPATH=. python -m benchmarks.device
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -11,6 +11,15 @@ tokens of the returned sequences (batch·64 / call time). After one warm-up call
 compile time reported separately), torch and JAX calls alternate, so load from other users of a
 shared CPU hits both alike; the table reports the best time of each side (and the ratio of
 medians). Also printed: model FLOPs per token and the achieved training GFLOP/s.
+
+Training variants (``--variants``, interleaved with torch and with each other in one process):
+
+  xla       the default XLA:CPU compilation
+  onednn    XLA option xla_cpu_use_onednn (oneDNN matmuls)
+  xnn       XLA option xla_cpu_experimental_xnn_fusion_type = individual dots (XNNPACK matmuls)
+  ynn       the same through YNNPACK
+  bf16      matrix multiplies with bfloat16 operands and float32 accumulation (ModelConfig.matmul_dtype;
+            a tolerance test in tests/test_lm_train.py); worth it only with bf16 hardware
 """
 
 from __future__ import annotations
@@ -35,6 +44,15 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
+VARIANTS = {
+    "xla": {},
+    "onednn": {"xla_cpu_use_onednn": True},
+    "xnn": {"xla_cpu_experimental_xnn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"},
+    "ynn": {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"},
+    "bf16": {},
+}
+
+
 def _interleaved(torch_fn, jax_fn, repeats: int) -> tuple[float, float, float, float]:
     """Alternate the two sides so load from other users hits both alike; (min, median) seconds of each."""
     t_torch, t_jax = [], []
@@ -42,6 +60,34 @@ def _interleaved(torch_fn, jax_fn, repeats: int) -> tuple[float, float, float, f
         t_torch.append(_timed(torch_fn))
         t_jax.append(_timed(jax_fn))
     return min(t_torch), statistics.median(t_torch), min(t_jax), statistics.median(t_jax)
+
+
+def _round_robin(fns: dict, repeats: int) -> dict[str, tuple[float, float]]:
+    """Call every function once per round, ``repeats`` rounds; (min, median) seconds of each."""
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            times[name].append(_timed(fn))
+    return {name: (min(t), statistics.median(t)) for name, t in times.items()}
+
+
+def torch_trainer(torch_model, ids: np.ndarray, device: str = "cpu"):
+    """The peer's training step (AdamW, dropout on, loss as labels = inputs); returns a function that
+    takes one step and returns the loss."""
+    import torch
+
+    torch_model.train()
+    opt = torch.optim.AdamW(torch_model.parameters(), lr=1e-5, weight_decay=0.0)
+    ids_t = torch.tensor(ids, device=device)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = torch_model(ids_t, labels=ids_t).loss
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
 
 
 def bench(name: str, args) -> list[tuple]:
@@ -63,6 +109,8 @@ def bench(name: str, args) -> list[tuple]:
     # ---------------------------------------------------------------- beam generation
     # first, while both sides still hold the same weights (training changes them)
     gb, new = args.gen_batch, 64
+    if args.skip_generation:
+        gb = 0
     prompts = rng.randint(4, 50265, size=(gb, 64))
     prompts[:, 0] = 2
     torch_model.eval()
@@ -73,55 +121,53 @@ def bench(name: str, args) -> list[tuple]:
         with torch.no_grad():
             return torch_model.generate(p_t, attention_mask=torch.ones_like(p_t), do_sample=False, **kwargs)
 
-    with torch.no_grad():  # warm-up on a short run (first-call overheads), then the timed full runs
-        torch_model.generate(p_t, attention_mask=torch.ones_like(p_t), do_sample=False, num_beams=5, max_new_tokens=2)
     outputs = []
 
     def jax_gen():
         return lm.beam_search(model, prompts, **kwargs).sequences_BxL.block_until_ready()
 
-    start = time.perf_counter()
-    jax_out = jax_gen()
-    compile_gen = time.perf_counter() - start
-    t_torch, med_torch, t_jax, med_jax = _interleaved(lambda: outputs.append(torch_gen()), jax_gen, args.gen_repeats)
-    same = np.array_equal(np.asarray(jax_out), outputs[-1].numpy())
-    rows.append((name, f"5-beam gen B={gb} 64+64{' (same tokens)' if same else ' (TOKENS DIFFER)'}",
-                 gb * new / t_torch, gb * new / t_jax, compile_gen, gb * new / med_torch, gb * new / med_jax))
+    if gb:
+        with torch.no_grad():  # warm-up on a short run (first-call overheads), then the timed full runs
+            torch_model.generate(p_t, attention_mask=torch.ones_like(p_t), do_sample=False, num_beams=5,
+                                 max_new_tokens=2)
+        start = time.perf_counter()
+        jax_out = jax_gen()
+        compile_gen = time.perf_counter() - start
+        t_torch, med_torch, t_jax, med_jax = _interleaved(lambda: outputs.append(torch_gen()), jax_gen,
+                                                          args.gen_repeats)
+        same = np.array_equal(np.asarray(jax_out), outputs[-1].numpy())
+        rows.append((name, f"5-beam gen B={gb} 64+64{' (same tokens)' if same else ' (TOKENS DIFFER)'}",
+                     gb * new / t_torch, gb * new / t_jax, compile_gen, gb * new / med_torch, gb * new / med_jax))
 
     # ---------------------------------------------------------------- training
     b, t = args.train_batch, args.train_len
     ids = rng.randint(4, 50265, size=(b, t))
     ids[:, 0] = 2
-    torch_model.train()
-    opt = torch.optim.AdamW(torch_model.parameters(), lr=1e-5, weight_decay=0.0)
-    ids_t = torch.tensor(ids)
-
-    def torch_step():
-        opt.zero_grad(set_to_none=True)
-        loss = torch_model(ids_t, labels=ids_t).loss
-        loss.backward()
-        opt.step()
-        return loss.item()
-
+    torch_step = torch_trainer(torch_model, ids)
     torch_step()
 
-    tx = lm.adamw(1e-5)
-    state = lm.init_train_state(model, tx)
-    step = lm.make_train_step(model, tx)
-    batch = {"input_ids": ids}
-    holder = {"state": state}
+    jax_steps, compile_s = {}, {}
+    for variant in args.variants:
+        m = lm.with_matmul_dtype(model, "bfloat16") if variant == "bf16" else model
+        tx = lm.adamw(1e-5)
+        step = lm.make_train_step(m, tx, compiler_options=VARIANTS[variant])
+        holder = {"state": lm.init_train_state(m, tx)}
 
-    def jax_step():
-        holder["state"], metrics = step(holder["state"], batch)
-        return float(metrics["loss"])
+        def jax_step(step=step, holder=holder):
+            holder["state"], metrics = step(holder["state"], {"input_ids": ids})
+            return float(metrics["loss"])
 
-    start = time.perf_counter()
-    jax_step()
-    compile_train = time.perf_counter() - start
-    t_torch, med_torch, t_jax, med_jax = _interleaved(torch_step, jax_step, args.repeats)
+        start = time.perf_counter()
+        jax_step()
+        compile_s[variant] = time.perf_counter() - start
+        jax_steps[variant] = jax_step
+    times = _round_robin({"torch": torch_step, **jax_steps}, args.repeats)
     tokens = b * t
-    rows.insert(0, (name, f"train B={b} T={t}", tokens / t_torch, tokens / t_jax, compile_train,
-                    tokens / med_torch, tokens / med_jax))
+    t_torch, med_torch = times["torch"]
+    for i, variant in enumerate(args.variants):
+        t_jax, med_jax = times[variant]
+        rows.insert(i, (name, f"train B={b} T={t} [{variant}]", tokens / t_torch, tokens / t_jax, compile_s[variant],
+                        tokens / med_torch, tokens / med_jax))
 
     flops = config.flops_per_token(seq_len=t)
     print(f"[{name}] params {lm.param_count(model):,}; model FLOPs/token at T={t}: forward {flops['forward']:.4g}, "
@@ -140,7 +186,14 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=4, help="timed training steps per side")
     parser.add_argument("--gen-repeats", type=int, default=2, help="timed generation calls per side")
     parser.add_argument("--torch-threads", type=int, default=2)
+    parser.add_argument("--variants", default="xla", help=f"JAX training variants, comma-separated: "
+                        f"{', '.join(VARIANTS)} (default xla)")
+    parser.add_argument("--skip-generation", action="store_true")
     args = parser.parse_args(argv)
+    args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    bad = [v for v in args.variants if v not in VARIANTS]
+    if bad or not args.variants:
+        parser.error(f"unknown variant {', '.join(bad)}; expected some of {', '.join(VARIANTS)}")
 
     import jax
     import torch

@@ -1,8 +1,11 @@
-"""The language-model recursion (paper Fig. 1b/1c) on the seconds-long smoke preset: the loop,
-exact resumption, the 10% mixing, 64-token generations, perplexity, data preprocessing, bad input."""
+"""The language-model recursion (paper Fig. 1b/1c) on the smoke preset: the loop, exact resumption,
+the 10% mixing, 64-token generations, perplexity, seeds in one directory, the report (tables and
+figures), data preprocessing, damaged run directories and bad input."""
 
 import json
 import math
+import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +13,10 @@ import pytest
 
 from collapse_jax import cli
 from collapse_jax import InputError
+from collapse_jax.lm import config as lmconfig
 from collapse_jax.lm import data as lmdata
-from collapse_jax.lm import recursion
+from collapse_jax.lm import numerics, report, weights
+from collapse_jax.lm import run as lmrun
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wikitext-2"
 
@@ -33,7 +38,7 @@ def _corpus(directory: Path, seed: int = 0) -> Path:
 
 
 def _run(out, corpus, hook=None, **kw):
-    return recursion.run_experiment(out, "smoke", progress=False, hook=hook, data={"source": str(corpus), "train": "auto", "valid": "auto", "test": "auto"}, **kw)
+    return lmrun.run_experiment(out, "smoke", progress=False, hook=hook, data={"source": str(corpus), "train": "auto", "valid": "auto", "test": "auto"}, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +51,8 @@ def smoke(tmp_path_factory):
 
 
 def _files(out: Path) -> dict[str, bytes]:
-    skip = {"run.json", "perplexity.png", "histograms.png", "metrics.json", "summary.csv"}  # timings differ
+    skip = {"run.json", ".collapse-jax.json", "perplexity.png", "histograms_setting1.png", "histograms_setting2.png", "metrics.json",
+            "summary.csv"}  # timings and bookkeeping differ
     files = {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
              if p.is_file() and p.name not in skip}
     files["summary.csv"] = [line.split(",")[:-3] for line in (out / "summary.csv").read_text().splitlines()]
@@ -82,7 +88,9 @@ def test_two_generations_run_end_to_end(smoke):
     assert not list(out.rglob("*.partial"))
     lines = (out / "summary.csv").read_text().splitlines()
     assert lines[0].startswith("setting,seed,generation") and len(lines) == 5
-    assert (out / "perplexity.png").stat().st_size > 0 and (out / "histograms.png").stat().st_size > 0
+    for name in ("perplexity.png", "histograms_setting1.png", "histograms_setting2.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert "| Real |" in (out / "summary.md").read_text()
 
 
 def test_resume_after_interruptions_reproduces_the_run_exactly(smoke, tmp_path):
@@ -124,7 +132,8 @@ def test_finished_run_is_not_recomputed_and_other_configs_are_refused(smoke, cap
     code = cli.main(["lm", "--preset", "smoke", "--data", str(corpus), "--out", str(out), "--no-progress",
                      "--repetition-penalty", "2.0", "--seeds", "0,1"])
     err = capsys.readouterr().err
-    assert code == 2 and "refusing to resume" in err and "repetition_penalty: 3.0 -> 2.0" in err and "seeds" in err
+    assert code == 2 and "refusing to resume" in err and "repetition_penalty: 3.0 -> 2.0" in err
+    assert "seeds" not in err  # other seeds may join a run (see below): only the penalty is in the way
     assert {p: p.stat().st_mtime_ns for p in before} == before
 
 
@@ -146,7 +155,7 @@ def test_setting_2_keeps_a_fresh_ten_percent_of_original_blocks(smoke):
     orig, gen = np.arange(n)[:, None] * np.ones((1, 4), int), -np.ones((n, 4), int)
     samples = []
     for g in range(1, 6):
-        mixed, idx = recursion.mix_original(gen, orig, 0.1, recursion._stream(0, "2", g, "mix"))
+        mixed, idx = numerics.mix_original(gen, orig, 0.1, numerics.stream(0, "2", g, "mix"))
         assert idx.size == 50 and np.sum(mixed[:, 0] >= 0) == 50 and np.array_equal(mixed[idx], orig[idx])
         samples.append(tuple(idx))
     assert len(set(samples)) == 5
@@ -193,11 +202,11 @@ def test_rows_blocks_and_diversity():
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="the offline wikitext-2 copy is not beside the checkout")
 def test_cpu_preset_reads_the_offline_corpus():
-    cfg = recursion.resolve_config("cpu")
+    cfg = lmconfig.resolve_config("cpu")
     assert cfg["data"]["train"] == "valid.txt" and cfg["data"]["valid"] is None and cfg["data"]["test"] == "test.txt"
     rows = lmdata.load_rows(cfg["data"])
     assert rows["valid"][0].strip().startswith("= ") and 0.05 < len(rows["valid"]) / len(rows["train"]) < 0.2
-    assert cfg["epochs"] is None and recursion.setting_epochs(cfg, "1") == 5 and recursion.setting_epochs(cfg, "2") == 10
+    assert cfg["epochs"] is None and lmconfig.setting_epochs(cfg, "1") == 5 and lmconfig.setting_epochs(cfg, "2") == 10
 
 
 def _cli(*args):
@@ -257,7 +266,155 @@ def test_pretrained_model_directory_previous_init_and_original_prompts(smoke, tm
         gen1 = z["generated"]
     assert gen0.shape == gen1.shape == real.shape
     m1, _ = load_model(run / "setting2/seed0/gen_01/model")
-    from collapse_jax.lm.recursion import continue_blocks, resolve_config
+    cfg = lmconfig.resolve_config("smoke", data={"source": str(corpus), "train": "auto", "valid": "auto", "test": "auto"})
+    assert np.array_equal(numerics.continue_blocks(m1, real[:8], cfg), gen1[:8])  # generation 1 prompted by real blocks
 
-    cfg = resolve_config("smoke", data={"source": str(corpus), "train": "auto", "valid": "auto", "test": "auto"})
-    assert np.array_equal(continue_blocks(m1, real[:8], cfg), gen1[:8])  # generation 1 prompted by real blocks
+
+# ------------------------------------------------------------------------------ seeds, report
+
+
+def test_more_seeds_join_the_same_directory_and_the_table_gets_a_std(smoke, tmp_path, capsys):
+    reference, corpus, _ = smoke
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    assert lmconfig.resolve_config("smoke", seeds=3, data={"source": str(corpus)})["seeds"] == [0, 1, 2]
+    assert _cli("--preset", "smoke", "--data", corpus, "--out", out, "--seeds", "2", "--settings", "1") == 0
+    printed = capsys.readouterr().out
+    # seed 0 of both settings was there; seed 1 of setting 1 joined it
+    assert "setting 1: 4 generations of 2 seeds" in printed and "setting 2: 2 generations of 1 seed" in printed
+    assert json.loads((out / "config.json").read_text())["seeds"] == [0, 1]
+    assert (out / "setting1/seed1/gen_01/metrics.json").is_file() and not (out / "setting2/seed1").exists()
+    rows = report.collect(out)
+    agg = report.aggregate(rows)
+    ppl = [[m["test_ppl"] for m in rows if m["setting"] == "1" and m["generation"] == g] for g in range(2)]
+    assert agg["1"]["seeds"] == [2, 2] and agg["2"]["seeds"] == [1, 1] and agg["2"]["test_ppl_std"] == [None, None]
+    assert agg["1"]["test_ppl_mean"] == pytest.approx([np.mean(v) for v in ppl])
+    assert agg["1"]["test_ppl_std"] == pytest.approx([np.std(v, ddof=1) for v in ppl])
+    table = (out / "summary.md").read_text()
+    real = next(line for line in table.splitlines() if line.startswith("| Real |"))
+    assert real.count("±") == 1  # setting 1 (2 seeds) has a std, setting 2 (1 seed) has none
+    # the left panels of Fig. 1b/c pool the seeds: 16 sequences per seed and generation
+    pooled = report.data_perplexities(out, rows, "1")
+    assert sorted(pooled) == [0, 1] and pooled[0].shape == pooled[1].shape == (32,)
+    assert np.all(pooled[0] > 1)
+    assert (out / "histograms_setting1.png").stat().st_size > 0
+
+
+def test_seeds_as_a_count_run_and_resume_in_one_directory(smoke, tmp_path, capsys):
+    """``--seeds 3``: all three seeds in one directory; a run stopped inside seed 1 resumes through
+    the command line, seed 0 is what a one-seed run gives, and the table has mean ± std throughout."""
+    reference, corpus, _ = smoke
+    out = tmp_path / "run"
+
+    class Stop(Exception):
+        pass
+
+    def hook(label):
+        if label.startswith("setting 1 seed 1 gen 1"):
+            raise Stop(label)
+
+    with pytest.raises(Stop):
+        _run(out, corpus, hook=hook, seeds=3, settings=["1"])
+    assert (out / "setting1/seed1/gen_00/metrics.json").is_file() and not (out / "setting1/seed2").exists()
+    assert _cli("--preset", "smoke", "--data", corpus, "--out", out, "--seeds", "3", "--settings", "1") == 0
+    assert "setting 1: 6 generations of 3 seeds" in capsys.readouterr().out
+    assert json.loads((out / "config.json").read_text())["seeds"] == [0, 1, 2]
+    mine = {k: v for k, v in _metrics(out).items() if "seed0" in k}
+    assert mine == {k: v for k, v in _metrics(reference).items() if k.startswith("setting1/seed0")}
+    agg = report.aggregate(report.collect(out))
+    assert list(agg) == ["1"] and agg["1"]["seeds"] == [3, 3] and None not in agg["1"]["test_ppl_std"]
+    rows = [line for line in (out / "summary.md").read_text().splitlines() if line.startswith("| ") and "generation" not in line]
+    assert len(rows) == 2 and all(line.count("±") == 1 for line in rows)
+    for name in ("perplexity.png", "histograms_setting1.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert not list(out.rglob("*.partial"))
+
+
+def test_one_seed_prints_no_std_and_counts_generations_per_setting(smoke, capsys):
+    out, corpus, _ = smoke
+    assert _cli("--preset", "smoke", "--data", corpus, "--out", out) == 0  # finished: prints the table only
+    printed = capsys.readouterr().out
+    assert "±" not in printed and "setting 1: 2 generations of 1 seed; " not in printed
+    assert "setting 1: 2 generations of 1 seed, setting 2: 2 generations of 1 seed" in printed
+    assert report.fmt(3.0, None) == "3.0" and report.fmt(3.0, 0.5) == "3.0 ± 0.5" and report.fmt(None, None) == "–"
+
+
+# ------------------------------------------------------------------------------ damaged run directories
+
+
+def _one_line_error(args, capsys) -> str:
+    assert _cli(*args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    return err
+
+
+def test_damaged_files_give_one_line_naming_the_file_and_what_to_do(smoke, tmp_path, capsys):
+    reference, corpus, _ = smoke
+    args = ("--preset", "smoke", "--data", corpus)
+    cases = [
+        ("data.npz", lambda p: p.write_bytes(p.read_bytes()[:200]), "delete it and run again"),
+        ("config.json", lambda p: p.write_text('{"preset": "smo'), "pass --overwrite"),
+        ("config.json", lambda p: p.write_text("[1, 2]"), "pass --overwrite"),
+        ("setting1/seed0/gen_01/metrics.json", lambda p: p.write_text("{not json"), "gen_01 and run"),
+        ("setting2/seed0/gen_00/metrics.json", lambda p: p.write_text('{"setting": "2"}'), "gen_00 and run"),
+        ("setting1/seed0/gen_00/data.npz", lambda p: p.write_bytes(p.read_bytes()[:-100]), "gen_00 and run"),
+    ]
+    for i, (name, damage, advice) in enumerate(cases):
+        out = tmp_path / f"run{i}"
+        shutil.copytree(reference, out)
+        damage(out / name)
+        err = _one_line_error((*args, "--out", out), capsys)
+        assert str(out / name) in err and "damaged" in err and advice in err, err
+    # a generation whose data the next one needs: damaged in the middle of a resume
+    out = tmp_path / "mid"
+    shutil.copytree(reference, out)
+    shutil.rmtree(out / "setting1/seed0/gen_01")
+    gen0 = out / "setting1/seed0/gen_00/data.npz"
+    gen0.write_bytes(gen0.read_bytes()[:1000])
+    err = _one_line_error((*args, "--out", out), capsys)
+    assert str(gen0) in err and "delete" in err and "gen_00" in err
+    # following the advice recomputes the generation bit-identically
+    shutil.rmtree(out / "setting1/seed0/gen_00")
+    assert _cli(*args, "--out", out) == 0
+    assert _metrics(out) == _metrics(reference)
+    with np.load(out / "setting1/seed0/gen_01/data.npz") as a, np.load(reference / "setting1/seed0/gen_01/data.npz") as b:
+        assert all(np.array_equal(a[k], b[k]) for k in b.files)
+    # a truncated checkpoint inside an unfinished generation
+    out = tmp_path / "partial"
+    shutil.copytree(reference, out)
+    shutil.rmtree(out / "setting2/seed0/gen_01")
+    partial = out / "setting2/seed0/.gen_01.partial"
+    partial.mkdir()
+    (partial / "train_state.npz").write_bytes(b"PK\x03\x04 truncated")
+    (partial / "train_history.json").write_text('{"train_loss": [1.0], "valid_loss": [1.0]}')
+    err = _one_line_error((*args, "--out", out), capsys)
+    assert "train_state.npz" in err and f"delete {partial}" in err
+
+
+def test_another_configuration_is_named_briefly(smoke, tmp_path, capsys):
+    reference, corpus, _ = smoke
+    other = _corpus(tmp_path / "a-corpus-in-a-folder-with-a-rather-long-name-to-make-the-value-long", seed=1)
+    err = _one_line_error(("--preset", "smoke", "--data", other, "--out", reference, "--lr", "0.5"), capsys)
+    assert "refusing to resume" in err and "lr: 0.01 -> 0.5" in err and "data.source: '" in err and "…" in err
+    assert "data_fingerprint" in err and len(err) < 700, err
+    changes = lmconfig.config_changes({f"k{i}": i for i in range(10)}, {f"k{i}": -i for i in range(10)}, most=3)
+    assert changes.endswith("and 6 more") and changes.count("->") == 3
+
+
+def test_a_hub_model_offline_fails_at_once_with_one_line(tmp_path, capsys, monkeypatch):
+    from huggingface_hub import constants
+
+    corpus = _corpus(tmp_path / "corpus")
+    args = ("--preset", "smoke", "--data", corpus, "--model", "facebook/opt-nonexistent")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    start = time.perf_counter()
+    err = _one_line_error((*args, "--out", tmp_path / "a"), capsys)
+    assert "facebook/opt-nonexistent" in err and "HF_HUB_OFFLINE" in err and time.perf_counter() - start < 20
+    assert not (tmp_path / "a").exists()
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(weights, "hub_reachable", lambda endpoint, timeout=3.0: False)
+    calls = []
+    monkeypatch.setattr("huggingface_hub.list_repo_files", lambda *a, **k: calls.append(a) or [])
+    err = _one_line_error((*args, "--out", tmp_path / "b"), capsys)
+    assert "cannot be reached" in err and not calls

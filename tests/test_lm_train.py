@@ -141,3 +141,52 @@ def test_data_parallel_on_four_devices_matches_one():
 
     beams = beam_search(model, np.array(args["ids"])[:, :6], num_beams=2, max_new_tokens=4)
     np.testing.assert_array_equal(np.array(four["beams"]), np.asarray(beams.sequences_BxL))
+
+
+@pytest.mark.slow  # several compilations of the train step: about a minute on 2 shared cores
+def test_bfloat16_matmuls_stay_within_tolerance_of_float32(pair):
+    """The bf16 option (operands in bfloat16, products accumulated in float32) against the float32
+    model on the same weights: loss, gradients, logits and a training step, to bf16's precision
+    (8 significand bits, relative rounding 2^-9 per operand)."""
+    from collapse_jax.lm import forward, with_matmul_dtype
+
+    _, model = pair
+    fast = with_matmul_dtype(model, "bfloat16")
+    assert fast.config.matmul_dtype == "bfloat16" and model.config.matmul_dtype == "float32"
+    assert fast.config.to_hf() == model.config.to_hf()  # not part of the Hugging Face config
+    ids = prompts(4, 24, 96, seed=4)
+    ref_logits, bf_logits = np.asarray(forward(model, ids)), np.asarray(forward(fast, ids))
+    assert bf_logits.dtype == np.float32
+    assert 0 < np.abs(bf_logits - ref_logits).max() <= 0.02 * np.abs(ref_logits).max()
+    loss, grads = loss_and_grad(model, {"input_ids": ids})
+    bf_loss, bf_grads = loss_and_grad(fast, {"input_ids": ids})
+    assert abs(float(bf_loss) - float(loss)) <= 5e-3 * float(loss)
+    total = np.sqrt(sum(np.sum(np.asarray(g[...]) ** 2) for _, g in nnx.to_flat_state(grads)))
+    for (path, g), (_, h) in zip(nnx.to_flat_state(grads), nnx.to_flat_state(bf_grads)):
+        g, h = np.asarray(g[...]), np.asarray(h[...])
+        # 5% of each gradient; gradients that are zero in exact arithmetic (the key bias: softmax
+        # ignores a shift shared by a row's scores) are compared against the whole gradient's norm
+        assert np.linalg.norm(h - g) <= 0.05 * np.linalg.norm(g) + 1e-3 * total, path
+    # the same update: parameters after one AdamW step agree to bf16 precision
+    tx = adamw(1e-3)
+    s32, s16 = init_train_state(model, tx), init_train_state(fast, tx)
+    s32, m32 = make_train_step(model, tx, dropout=False)(s32, {"input_ids": ids})
+    s16, m16 = make_train_step(fast, tx, dropout=False)(s16, {"input_ids": ids})
+    assert abs(float(m16["loss"]) - float(m32["loss"])) <= 5e-3 * float(m32["loss"])
+    for a, b in zip(jax.tree.leaves(s32.params), jax.tree.leaves(s16.params)):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), atol=2e-3, rtol=0)
+    with pytest.raises(InputError, match="matmul_dtype"):
+        with_matmul_dtype(model, "float16")
+
+
+@pytest.mark.slow  # several compilations of the train step: about a minute on 2 shared cores
+def test_compiler_options_reach_the_train_step(pair):
+    _, model = pair
+    tx = adamw(1e-3)
+    ids = {"input_ids": prompts(2, 8, 96, seed=6)}
+    plain = make_train_step(model, tx, dropout=False)(init_train_state(model, tx), ids)[1]["loss"]
+    other = make_train_step(model, tx, dropout=False, compiler_options={"xla_cpu_use_onednn": True})
+    assert float(other(init_train_state(model, tx), ids)[1]["loss"]) == pytest.approx(float(plain), rel=1e-5)
+    bad = make_train_step(model, tx, compiler_options={"xla_no_such_option": True})
+    with pytest.raises(Exception, match="xla_no_such_option"):
+        bad(init_train_state(model, tx), ids)

@@ -131,11 +131,20 @@ def test_unsupported_variant_on_disk_is_refused(saved):
 def test_hub_ids_go_through_huggingface_hub(monkeypatch, tmp_path, saved):
     import huggingface_hub
 
+    from collapse_jax.lm import weights
+
     calls = []
+
+    def snapshot_download(repo, revision=None, allow_patterns=None, local_files_only=False):
+        if local_files_only:  # not in the local cache
+            raise OSError("not cached")
+        calls.append((repo, allow_patterns))
+        return saved
+
     monkeypatch.setattr(huggingface_hub, "list_repo_files", lambda repo, revision=None: ["config.json",
                                                                                         "model.safetensors"])
-    monkeypatch.setattr(huggingface_hub, "snapshot_download",
-                        lambda repo, revision=None, allow_patterns=None: calls.append((repo, allow_patterns)) or saved)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    monkeypatch.setattr(weights, "hub_reachable", lambda endpoint, timeout=3.0: True)
     model, config = load_model("facebook/opt-tiny-test")
     assert calls == [("facebook/opt-tiny-test", ["config.json", "model.safetensors"])]
     assert config.num_layers == 2
@@ -146,3 +155,18 @@ def test_hub_ids_go_through_huggingface_hub(monkeypatch, tmp_path, saved):
     monkeypatch.setattr(huggingface_hub, "list_repo_files", offline)
     with pytest.raises(InputError, match="facebook/opt-125m"):
         load_model("facebook/opt-125m")
+
+
+def test_a_cached_hub_model_loads_without_the_network(monkeypatch, saved):
+    import huggingface_hub
+
+    from collapse_jax.lm import weights
+
+    def snapshot_download(repo, revision=None, allow_patterns=None, local_files_only=False):
+        assert local_files_only, "the network was asked although the model is cached"
+        return saved
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    monkeypatch.setattr(weights, "hub_reachable", lambda endpoint, timeout=3.0: pytest.fail("probed the network"))
+    _, config = load_model("facebook/opt-cached")
+    assert config.num_layers == 2

@@ -13,7 +13,7 @@ Typical use::
 """
 
 from .generate import BeamSearchOutput, beam_search, generate
-from .model import KVCache, ModelConfig, OPT, forward, init_cache, init_model, param_count
+from .model import KVCache, ModelConfig, OPT, forward, init_cache, init_model, param_count, with_matmul_dtype
 from .tokenizer import SPECIAL_TOKENS, check_tokenizer, load_tokenizer, train_tokenizer
 from .train import (
     IGNORE_INDEX,
@@ -30,14 +30,19 @@ from .train import (
     update_model,
 )
 from .weights import export_model, key_table, load_model, model_from_state_dict, state_dict_from_model
-from . import recursion  # noqa: E402  (the multi-generation experiment, built on the above)
-from .recursion import resolve_config, run_experiment  # noqa: E402
+# the multi-generation experiment, built on the above
+from .config import PRESETS, SETTINGS, resolve_config, setting_epochs
+from .run import Run, run_experiment
+from .report import aggregate, collect, table_markdown, write_summary
+from .ablation import run_ablation
+from . import recursion  # deprecated alias of the modules above
 
 __all__ = [
     "BeamSearchOutput", "IGNORE_INDEX", "KVCache", "ModelConfig", "OPT", "SPECIAL_TOKENS", "TrainState", "adamw",
     "beam_search", "causal_lm_loss", "check_tokenizer", "evaluate_loss", "export_model", "forward", "generate", "init_cache",
     "init_model", "init_train_state", "key_table", "load_model", "load_tokenizer", "loss_and_grad",
     "make_train_step", "model_from_state_dict", "param_count", "perplexity", "recursion", "resolve_config",
-    "run_experiment", "sequence_nll",
-    "state_dict_from_model", "token_nll", "train_tokenizer", "update_model",
+    "run_experiment", "run_ablation", "Run", "PRESETS", "SETTINGS", "setting_epochs", "collect", "aggregate",
+    "table_markdown", "write_summary", "sequence_nll",
+    "state_dict_from_model", "token_nll", "train_tokenizer", "update_model", "with_matmul_dtype",
 ]

@@ -30,6 +30,7 @@ from flax import nnx
 from ..core.errors import InputError
 
 POSITION_OFFSET = 2  # OPT's learned position table has two extra leading rows (fairseq legacy)
+MATMUL_DTYPES = ("float32", "bfloat16")
 LAYER_NORM_EPS = 1e-5
 
 # HF config fields the port implements (copied into ModelConfig) ...
@@ -85,6 +86,11 @@ class ModelConfig:
     pad_token_id: int = 1
     bos_token_id: int = 2
     eos_token_id: int = 2
+    # The operand type of every matrix multiply (projections, attention, output head); products are
+    # accumulated and returned in float32, and parameters, LayerNorm and softmax stay float32.
+    # "bfloat16" is a speed option for hardware with bf16 units (GPU tensor cores, TPU); it is not
+    # part of the Hugging Face config and changes results within a tolerance (see the tests).
+    matmul_dtype: str = "float32"
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "hidden_size", "num_layers", "num_heads", "ffn_dim", "max_positions"):
@@ -96,6 +102,9 @@ class ModelConfig:
                 f"model config hidden_size={self.hidden_size} must be divisible by "
                 f"num_attention_heads={self.num_heads}"
             )
+        if self.matmul_dtype not in MATMUL_DTYPES:
+            raise InputError(f"model config matmul_dtype must be one of {', '.join(MATMUL_DTYPES)}, "
+                             f"got {self.matmul_dtype!r}")
         if not 0.0 <= float(self.dropout) < 1.0:
             raise InputError(f"model config dropout must be in [0, 1), got {self.dropout!r}")
         for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
@@ -191,7 +200,20 @@ def _normal(std: float):
 
 
 def _linear(cfg: ModelConfig, n_in: int, n_out: int, rngs: nnx.Rngs) -> nnx.Linear:
-    return nnx.Linear(n_in, n_out, kernel_init=_normal(cfg.init_std), rngs=rngs)
+    if cfg.matmul_dtype == "float32":
+        return nnx.Linear(n_in, n_out, kernel_init=_normal(cfg.init_std), rngs=rngs)
+    # operands (input, kernel, bias) cast to matmul_dtype, the product accumulated in float32; the
+    # bias is added in float32 after the promotion of the product
+    return nnx.Linear(n_in, n_out, kernel_init=_normal(cfg.init_std), dtype=jnp.dtype(cfg.matmul_dtype),
+                      preferred_element_type=jnp.float32, rngs=rngs)
+
+
+def _matmul(spec: str, a, b, dtype: str):
+    """``einsum(spec, a, b)``, the operands cast to ``dtype`` and the product accumulated in float32."""
+    if dtype == "float32":
+        return jnp.einsum(spec, a, b)
+    d = jnp.dtype(dtype)
+    return jnp.einsum(spec, a.astype(d), b.astype(d), preferred_element_type=jnp.float32)
 
 
 def _layer_norm(cfg: ModelConfig, rngs: nnx.Rngs) -> nnx.LayerNorm:
@@ -235,6 +257,7 @@ class Attention(nnx.Module):
         d = cfg.hidden_size
         self.num_heads = cfg.num_heads
         self.head_dim = cfg.head_dim
+        self.matmul_dtype = cfg.matmul_dtype
         self.q_proj = _linear(cfg, d, d, rngs)
         self.k_proj = _linear(cfg, d, d, rngs)
         self.v_proj = _linear(cfg, d, d, rngs)
@@ -253,14 +276,14 @@ class Attention(nnx.Module):
             new_cache = (k_BxSxHxK, v_BxSxHxK)
         else:
             k_BxSxHxK, v_BxSxHxK, new_cache = k_BxTxHxK, v_BxTxHxK, None
-        scores_BxHxTxS = jnp.einsum("bthk,bshk->bhts", q_BxTxHxK, k_BxSxHxK).astype(jnp.float32)
+        scores_BxHxTxS = _matmul("bthk,bshk->bhts", q_BxTxHxK, k_BxSxHxK, self.matmul_dtype).astype(jnp.float32)
         scores_BxHxTxS = jnp.where(allowed_BxTxS[:, None], scores_BxHxTxS, jnp.finfo(jnp.float32).min)
         probs_BxHxTxS = jax.nn.softmax(scores_BxHxTxS, axis=-1)
         # a query that may see no key (a left-pad slot) attends to nothing, as torch's SDPA does
         if padded:
             probs_BxHxTxS = jnp.where(jnp.any(allowed_BxTxS, axis=-1)[:, None, :, None], probs_BxHxTxS, 0.0)
         probs_BxHxTxS = probs_BxHxTxS.astype(v_BxSxHxK.dtype)
-        out_BxTxHxK = jnp.einsum("bhts,bshk->bthk", probs_BxHxTxS, v_BxSxHxK)
+        out_BxTxHxK = _matmul("bhts,bshk->bthk", probs_BxHxTxS, v_BxSxHxK, self.matmul_dtype)
         return self.out_proj(out_BxTxHxK.reshape(b, t, d)), new_cache
 
 
@@ -352,7 +375,17 @@ class OPT(nnx.Module):
         h_BxTxD, cache = self.hidden_states(input_ids_BxT, attention_mask_BxT, cache=cache, dropout_key=dropout_key)
         if last_only:
             h_BxTxD = h_BxTxD[:, -1]
-        return self.embed_tokens.attend(h_BxTxD), cache
+        if self.config.matmul_dtype == "float32":
+            return self.embed_tokens.attend(h_BxTxD), cache
+        return _matmul("...d,vd->...v", h_BxTxD, self.embed_tokens.embedding[...], self.config.matmul_dtype), cache
+
+
+def with_matmul_dtype(model: OPT, dtype: str) -> OPT:
+    """The same parameters (shared, not copied) in a model whose matrix multiplies use ``dtype``
+    operands with float32 accumulation (see :attr:`ModelConfig.matmul_dtype`)."""
+    config = dataclasses.replace(model.config, matmul_dtype=dtype)
+    graphdef, _ = nnx.split(nnx.eval_shape(lambda: OPT(config, rngs=nnx.Rngs(0))))
+    return nnx.merge(graphdef, nnx.state(model))
 
 
 def init_model(config: ModelConfig, seed: int = 0) -> OPT:

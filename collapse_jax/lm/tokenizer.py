@@ -14,6 +14,7 @@ from typing import Iterable
 
 from ..core.errors import InputError, as_int
 from .model import ModelConfig
+from .weights import hub_reachable
 
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>")  # ids 0..3, as in OPT
 
@@ -57,10 +58,18 @@ def load_tokenizer(path_or_hub_id: str | os.PathLike, config: ModelConfig | None
     path = Path(path_or_hub_id)
     if str(path_or_hub_id).startswith((".", "/", "~")) and not path.is_dir():
         raise InputError(f"{path_or_hub_id} is not a directory; expected a tokenizer directory or a Hub id")
+    kwargs = {}
+    if not path.is_dir():  # a Hub id: offline, use the local cache only (one line at once, not a minute of retries)
+        from huggingface_hub import constants
+
+        if constants.HF_HUB_OFFLINE or not hub_reachable(constants.ENDPOINT):
+            kwargs["local_files_only"] = True
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(path_or_hub_id))
+        tokenizer = AutoTokenizer.from_pretrained(str(path_or_hub_id), **kwargs)
     except Exception as err:  # missing files, offline Hub, unknown id
-        raise InputError(f"cannot load a tokenizer from {str(path_or_hub_id)!r}: {err}") from None
+        offline = " (offline: only the local Hugging Face cache was searched)" if kwargs else ""
+        reason = " ".join(str(err).split())[:200]
+        raise InputError(f"cannot load a tokenizer from {str(path_or_hub_id)!r}{offline}: {reason}") from None
     if config is not None:
         check_tokenizer(tokenizer, config)
     return tokenizer

@@ -132,18 +132,21 @@ def _graphdef(model: OPT, train: bool):
     return graphdef
 
 
-def make_train_step(model: OPT, tx: optax.GradientTransformation, *, dropout: bool = True
+def make_train_step(model: OPT, tx: optax.GradientTransformation, *, dropout: bool = True,
+                    compiler_options: Mapping[str, Any] | None = None
                     ) -> Callable[[TrainState, Mapping[str, Any]], tuple[TrainState, dict[str, jax.Array]]]:
     """``train_step(state, batch) -> (state, metrics)``: one AdamW update, ``state`` donated.
 
     Dropout (rate ``config.dropout``, HF's two sites) is on when ``dropout`` is true. The batch is
-    sharded over all devices when there are several.
+    sharded over all devices when there are several. ``compiler_options`` are XLA options for this
+    step's compilation (e.g. ``{"xla_cpu_use_onednn": True}``; benchmarks/opt.py compares some).
+    Matrix multiplies in bfloat16: build the model with ``with_matmul_dtype(model, "bfloat16")``.
     """
     graphdef = _graphdef(model, train=dropout)
     vocab = model.config.vocab_size
     use_dropout = dropout and model.config.dropout > 0
 
-    @functools.partial(jax.jit, donate_argnums=(0,))
+    @functools.partial(jax.jit, donate_argnums=(0,), compiler_options=dict(compiler_options or {}) or None)
     def step(state: TrainState, batch):
         key = jax.random.fold_in(state.key, state.step) if use_dropout else None
         loss, grads = jax.value_and_grad(_forward_loss)(state.params, graphdef, batch, key)

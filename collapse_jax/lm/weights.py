@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import tempfile
+import urllib.parse
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -171,10 +173,57 @@ def read_state_dict(directory: Path) -> dict[str, np.ndarray]:
     )
 
 
-def _download(hub_id: str, revision: str | None) -> Path:
-    """Fetch config and weights of a Hub repository (through huggingface_hub's cache)."""
+def _proxied() -> bool:
+    return any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"))
+
+
+def hub_reachable(endpoint: str, timeout: float = 3.0) -> bool:
+    """Whether the Hub's host accepts a TCP connection within ``timeout`` seconds (True behind a proxy,
+    which this cannot judge). Offline, name resolution fails at once; huggingface_hub would instead
+    retry for about a minute before giving up."""
+    if _proxied():
+        return True
+    parsed = urllib.parse.urlparse(endpoint)
+    host = parsed.hostname
+    if not host:
+        return True
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def _cached(hub_id: str, revision: str | None) -> Path | None:
+    """The local snapshot of a Hub repository in huggingface_hub's cache, without touching the network."""
     import huggingface_hub
 
+    try:
+        local = Path(huggingface_hub.snapshot_download(hub_id, revision=revision, local_files_only=True))
+    except Exception:  # not cached (LocalEntryNotFoundError), or an invalid id
+        return None
+    return local if (local / "config.json").is_file() else None
+
+
+def _download(hub_id: str, revision: str | None) -> Path:
+    """Config and weights of a Hub repository: from huggingface_hub's cache if there, else fetched.
+
+    Offline (``HF_HUB_OFFLINE=1``, or the Hub's host unreachable) a model that is not cached fails
+    at once with one line, rather than after huggingface_hub's retries."""
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    cached = _cached(hub_id, revision)
+    if cached is not None:
+        return cached
+    if constants.HF_HUB_OFFLINE:
+        raise InputError(f"{hub_id!r} is not a local directory and not in the Hugging Face cache, and the Hub is "
+                         "switched off (HF_HUB_OFFLINE=1); pass a local model directory, or download it once online")
+    if not hub_reachable(constants.ENDPOINT):
+        raise InputError(f"{hub_id!r} is not a local directory and not in the Hugging Face cache, and "
+                         f"{constants.ENDPOINT} cannot be reached (offline?); pass a local model directory, "
+                         "or download it once online")
     try:
         files = set(huggingface_hub.list_repo_files(hub_id, revision=revision))
     except Exception as err:
