@@ -368,7 +368,8 @@ def test_cli_schedule_comparison_and_points(tmp_path):
     dict(cov0=np.eye(3), sampler="points", spectral_every=1),
     dict(cov0=np.eye(3), sampler="points", original="student-t:5", gamma=0.2),
     dict(cov0=np.eye(3), sampler="points", workflow="accumulate-subsample"),
-], ids=["stats", "stats-mix-accumulate", "points", "points-student-mix", "points-subsample"])
+    dict(cov0=np.eye(3) + 0.2, sampler="points", samples=3, location="median", spectral_every=1),
+], ids=["stats", "stats-mix-accumulate", "points", "points-student-mix", "points-subsample", "points-singular"])
 def test_kernels_contain_no_lapack_call(kw):
     """The hang's mechanism needs a LAPACK custom call in the compiled block: jaxlib's batched LAPACK
     kernels block an XLA:CPU pool thread until their chunks, queued on the same pool, finish. Every
@@ -379,7 +380,7 @@ def test_kernels_contain_no_lapack_call(kw):
     from collapse_jax.gaussian.simulate import prepare
     from collapse_jax.core.process import Process
 
-    process = Process.resolve(samples=6, generations=3, workflow=kw.pop("workflow", "replace"), gamma=kw.pop("gamma", 0.0))
+    process = Process.resolve(samples=kw.pop("samples", 6), generations=3, workflow=kw.pop("workflow", "replace"), gamma=kw.pop("gamma", 0.0))
     prep = prepare(np.zeros(3), kw.pop("cov0"), process=process, chains=16, **kw)
     k, params = prep.kernel, shared(**prep.params)
     keys = jax.random.split(jax.random.key(0), 16)

@@ -26,7 +26,9 @@ def add_cli(subparsers) -> None:
     g.add_argument("--variance", type=float, default=1.0, help="isotropic variance of D_0")
     g.add_argument("--cov", default=None, help="a .npy file with the d x d covariance of D_0")
     g.add_argument("--estimator", default="unbiased", help="unbiased | mle")
-    g.add_argument("--sampler", default="stats", help="stats (sufficient statistics) | points (explicit points)")
+    g.add_argument("--sampler", default="stats", help="stats (sufficient statistics) | points (explicit points; "
+                                                       "also runs singular fits, M <= d)")
+    g.add_argument("--location", default="mean", help="mean | median (coordinate-wise sample median; points sampler)")
     g.add_argument("--original", default="gaussian",
                    help="D_0: gaussian | student-t:DF | mixture:SEP | data:PATH.npy (points sampler for non-Gaussian)")
     g.add_argument("--dtype", default="float32", help="float32 | float64")
@@ -99,7 +101,8 @@ def run_cli(args: argparse.Namespace) -> int:
     comparison = {}
 
     def run() -> SimulationResult:
-        result = simulate(mean0, cov0, estimator=args.estimator, sampler=args.sampler, original=original,
+        result = simulate(mean0, cov0, estimator=args.estimator, sampler=args.sampler, location=args.location,
+                          original=original,
                           dtype=args.dtype, spectral_every=spectral, metrics_every=args.metrics_every, **kw)
         if args.compare_schedules:
             comparison.update(compare_schedules(mean0, cov0, samples=kw["samples"], generations=generations,

@@ -6,7 +6,9 @@ Two exact samplers of one law share the state, the metrics and the contract:
   Bartlett construction), so its cost does not depend on M; the Cholesky factor is carried in the
   log-scale LDLᵀ form of :mod:`collapse_jax.samplers.wishart` and never re-factorised.
 - :class:`PointsKernel` draws the M points explicitly (cost ∝ M): it also serves a non-Gaussian
-  D_0 (Student-t, a mixture, a data array) and the accumulate-subsample workflow.
+  D_0 (Student-t, a mixture, a data array), the accumulate-subsample workflow, the coordinate-wise
+  median as the location estimate, and singular fits (M ≤ d: rank ≤ M − 1, ℓ_k = −inf on the dead
+  Cholesky columns).
 
 The state per chain is (μ, U, ℓ) with Σ = U diag(e^{2ℓ}) Uᵀ, plus the explicit pool of points for
 accumulate-subsample. Per-generation inputs (the table) carry M, the estimator's divisor and the
@@ -155,6 +157,10 @@ def spectral_metrics(ref, d, isotropic, U, ell, mean_sq, trace) -> dict[str, jax
     ln λ_max, ln λ_min are twice the extreme ln σ of L; W₂² = ‖μ − μ₀‖² + tr Σ + tr Σ₀ − 2‖L₀ᵀL‖_*
     (tr(Σ₀^{1/2} Σ Σ₀^{1/2})^{1/2} = ‖L₀ᵀL‖_*, the nuclear norm); for Σ₀ = cI that is √c‖L‖_*, so one
     decomposition serves all three, otherwise L and L₀ᵀL go through one call as a batch of two."""
+    # a singular fit (points sampler, M ≤ d) has dead columns, ℓ_j = −inf: zero columns of L, which
+    # Jacobi never rotates and reports as ln σ = −inf (so ln λ_min = −inf: λ_min = 0)
+    dead = jnp.isneginf(ell)
+    U, ell = jnp.where(dead[None], 0.0, U), jnp.where(dead, 0.0, ell)
     if isotropic:
         log_sv = spectral.log_singular_values(U, ell)
         log_nuc = jnp.log(ref["sigma"]) + spectral.logsumexp0(log_sv)
@@ -305,7 +311,8 @@ class StatsKernel(_GaussianKernel):
         # every fit has M ≥ d + 1 (check_sizes), so ν ≥ d: no singular-case masks in the d³ update
         log_b, lower, z = wishart.bartlett_words(k0, k1, x["nu"], self.dim, self.fdt, extra_normals=self.dim,
                                                  rounds=self.chi2_rounds, full_rank=True)
-        U, ell, mu = wishart.ldl_update(U, ell, log_b, lower, x["log_div"], mean=(mu, z * x["inv_sqrt_m"]))
+        U, ell, mu = wishart.ldl_update(U, ell, log_b, lower, x["log_div"], mean=(mu, z * x["inv_sqrt_m"]),
+                                        full_rank=True)
         return State(mu, U, ell, pool)
 
     def one(self, key, mu, U, ell, pool, x, ref, params):
@@ -327,12 +334,43 @@ class StatsKernel(_GaussianKernel):
         return mean, U2, ell2 - 0.5 * x["log_div"], pool
 
 
+def _row_factor(rows):
+    """Lower-triangular F with F Fᵀ = rowsᵀ rows for k × d rows, any k (zero rows pad k < d)."""
+    k, d = rows.shape
+    if k < d:
+        rows = jnp.concatenate([rows, jnp.zeros((d - k, d), rows.dtype)])
+    return wishart.pooled_factor(rows.T)
+
+
 def _fit_points(pts, mask, s):
     """Mean and scatter factor e^{-s}·F of the masked rows of pts (M×d), by QR of the centred rows."""
     n = jnp.sum(mask)
     mean = jnp.sum(jnp.where(mask[:, None], pts, 0.0), axis=0) / n
     centred = jnp.where(mask[:, None], pts - mean, 0.0) * jnp.exp(-s)
-    return n, mean, wishart.pooled_factor(centred.T)
+    return n, mean, _row_factor(centred)
+
+
+def masked_median(y, m):
+    """Coordinate-wise sample median of the first m rows of y (rows × d): the middle order statistic
+    for odd m, the mean of the two middle ones for even m."""
+    rows = jnp.arange(y.shape[0])[:, None]
+    srt = jnp.sort(jnp.where(rows < m, y, jnp.inf), axis=0)
+    lo = jnp.floor((m - 1) / 2).astype(jnp.int32)
+    hi = jnp.floor(m / 2).astype(jnp.int32)
+    return 0.5 * (srt[lo] + srt[hi])
+
+
+def _dead(ell, d, fitted):
+    """Cholesky columns that are exactly zero after a fit to ``fitted`` points: k ≥ fitted − 1 (the
+    centred points span at most fitted − 1 directions, and generic data fill the leading columns
+    first) or already zero (the points lie in the span of the live columns)."""
+    return (jnp.arange(d) >= fitted - 1) | jnp.isneginf(ell)
+
+
+def _kill(U, ell, dead):
+    """Set the dead columns exactly: ℓ = −inf, U's column = e_k (rounding leaves noise there)."""
+    eye = jnp.eye(U.shape[0], dtype=U.dtype)
+    return jnp.where(dead[None, :], eye, U), jnp.where(dead, -jnp.inf, ell)
 
 
 @dataclass(frozen=True)
@@ -344,6 +382,8 @@ class PointsKernel(_GaussianKernel):
     pool_len: int = 0
     original: str = "gaussian"
     df: float | None = None
+    location: str = "mean"  # or "median": the coordinate-wise sample median
+    singular: bool = False  # some fit has M ≤ d: QR scatter factors and exactly dead columns
 
     lane_params: ClassVar[tuple[str, ...]] = ()
 
@@ -367,6 +407,9 @@ class PointsKernel(_GaussianKernel):
         real = self._draw_original(k_orig, ref, params)
         return jnp.where((jnp.arange(self.m_max) < n_orig)[:, None], real, model)
 
+    def _location(self, pts, m, mean):
+        return masked_median(pts, m) if self.location == "median" else mean
+
     def _whitened(self, key, mu, U, ell, x):
         # M points x = μ + L z: the fit is μ + L z̄ and L·chol(Σ (z − z̄)(z − z̄)ᵀ)/√div, collapse-safe.
         d, dtype = self.dim, self.fdt
@@ -374,9 +417,20 @@ class PointsKernel(_GaussianKernel):
         mask = jnp.arange(self.m_max) < x["m"]
         zbar = jnp.sum(jnp.where(mask[:, None], z, 0.0), axis=0) / x["m"]
         zc = jnp.where(mask[:, None], z - zbar, 0.0)
-        C = wishart.cholesky_lower(zc.T @ zc)  # no LAPACK call in a kernel (see spectral_metrics)
-        mu = mu + U @ (jnp.exp(ell) * zbar)
-        U, ell = wishart.ldl_update(U, ell, jnp.log(jnp.diagonal(C)), jnp.tril(C, -1), x["log_div"])
+        if self.singular:  # Σ zcᵀzc has rank ≤ M − 1: its factor by QR, the dead columns exactly 0
+            C = _row_factor(zc)
+            C = C * jnp.where(jnp.diagonal(C) < 0, -1.0, 1.0)[None, :]
+            dead = jnp.arange(d) >= x["m"] - 1
+            log_b = jnp.where(dead, -jnp.inf, jnp.log(jnp.diagonal(C)))
+            lower = jnp.where(dead[None, :], 0.0, jnp.tril(C, -1))
+        else:
+            C = wishart.cholesky_lower(zc.T @ zc)  # no LAPACK call in a kernel (see the module docstring)
+            log_b, lower = jnp.log(jnp.diagonal(C)), jnp.tril(C, -1)
+        if self.location == "median":  # coordinate j of L z is √Σ_jj · N(0, 1): the median needs the points
+            mu = mu + masked_median((z * jnp.exp(ell)) @ U.T, x["m"])
+        else:
+            mu = mu + U @ (jnp.exp(ell) * zbar)
+        U, ell = wishart.ldl_update(U, ell, log_b, lower, x["log_div"])
         return mu, U, ell
 
     def _general(self, key, mu, U, ell, x, ref, params):
@@ -384,11 +438,16 @@ class PointsKernel(_GaussianKernel):
         mask = jnp.arange(self.m_max) < x["m"]
         s = jnp.maximum(jnp.max(ell), ref["ell_max"])
         n, mean, F = _fit_points(pts, mask, s)
+        fitted = x["m"]
         if self.workflow == "accumulate":
             _, mean, U2, ell2 = wishart.pool(jnp.stack([n, x["n_prev"]]), jnp.stack([mean, mu]),
                                              jnp.stack([F, _previous_group(U, ell, s, x)]), s)
+            fitted = fitted + x["n_prev"]
         else:
             U2, ell2 = wishart.from_factor(F, s)
+            mean = self._location(pts, x["m"], mean)
+        if self.singular:
+            U2, ell2 = _kill(U2, ell2, _dead(ell, self.dim, fitted))
         return mean, U2, ell2 - 0.5 * x["log_div"]
 
     def _subsample(self, key, mu, U, ell, pool, x, ref, params):
@@ -402,7 +461,9 @@ class PointsKernel(_GaussianKernel):
         u = jnp.where(jnp.arange(self.pool_len) < n_pool, u, 2.0)
         _, idx = jax.lax.top_k(-u, self.m_max)
         s = jnp.maximum(jnp.max(ell), ref["ell_max"])
-        _, mean, F = _fit_points(pool[idx], jnp.arange(self.m_max) < x["m"], s)
+        mask = jnp.arange(self.m_max) < x["m"]
+        _, mean, F = _fit_points(pool[idx], mask, s)
+        mean = self._location(pool[idx], x["m"], mean)
         U2, ell2 = wishart.from_factor(F, s)
         return mean, U2, ell2 - 0.5 * x["log_div"], pool
 
@@ -419,5 +480,6 @@ class PointsKernel(_GaussianKernel):
         return (*self._general(key, mu, U, ell, x, ref, params), pool)
 
 
-__all__ = ["StatsKernel", "PointsKernel", "State", "covariance_of", "ldl_of", "reference", "SPECTRAL", "spectral_rows",
-           "chains_first", "is_isotropic", "chi2_rounds", "cheap_metrics", "spectral_metrics"]
+__all__ = ["StatsKernel", "PointsKernel", "State", "covariance_of", "ldl_of", "reference", "masked_median",
+           "SPECTRAL", "spectral_rows", "chains_first", "is_isotropic", "chi2_rounds", "cheap_metrics",
+           "spectral_metrics"]

@@ -18,25 +18,32 @@ from .original import Original, make_original
 from .theory import divisor, predictions
 
 ESTIMATORS = ("unbiased", "mle")
+LOCATIONS = ("mean", "median")
 SAMPLERS = ("stats", "points")
 UNBOUNDED = ("w2", "mean_sq", "trace", "sigma")  # multiplicative: means carried by rare chains late on
 TRAJECTORY_CHAINS = 8  # chains whose (μ, Σ) are recorded by default (for the ellipse plot)
 MAX_POOL_ELEMENTS = 1 << 28  # the explicit points (chains x points x d) the points sampler may hold
 
 
-def check_sizes(process: Process, d: int, estimator: str) -> None:
-    """Every fit needs M ≥ d + 1 points (and M ≥ 2 for the unbiased estimator); with accumulate
-    only the first fit sees fewer than the pool."""
+def check_sizes(process: Process, d: int, estimator: str, singular_ok: bool = False) -> bool:
+    """Every fit needs M ≥ 2 for the unbiased estimator, and M ≥ d + 1 points unless ``singular_ok``
+    (then M ≥ 2); with accumulate only the first fit sees fewer than the pool. Returns whether some
+    fit is singular (M ≤ d)."""
     G = process.generations
     if not G:
-        return
+        return False
     smallest, worst, _, _ = process.schedule.extremes(1 if process.workflow == "accumulate" else G)
     if estimator == "unbiased" and smallest < 2:
         raise InputError(f"the unbiased estimator divides the scatter by M - 1 and needs M >= 2; "
                          f"M_{worst} = {smallest}")
-    if smallest <= d:
+    if smallest <= d and not singular_ok:
         raise InputError(f"M_{worst} = {smallest} <= d = {d}: a covariance fitted to M <= d points is singular "
-                         f"(rank M - 1 < d); every fit needs M >= d + 1 = {d + 1}")
+                         f"(rank M - 1 < d); singular fits run with sampler='points', workflow 'replace' or "
+                         f"'accumulate', gamma = 0 and a Gaussian, student-t or mixture D_0; otherwise every fit "
+                         f"needs M >= d + 1 = {d + 1}")
+    if smallest < 2:
+        raise InputError(f"M_{worst} = {smallest}: a fit to one point is a point mass; a singular fit needs M >= 2")
+    return smallest <= d
 
 
 def check_spectral_every(spectral_every: "int | str") -> "int | str":
@@ -66,10 +73,11 @@ def _columns(process: Process, estimator: str):
 
 def prepare(mean0: Any = None, cov0: Any = None, *, process: Process, estimator: str = "unbiased",
             sampler: str = "stats", original: "str | Original | None" = "gaussian", dtype: str = "float32",
-            spectral_every: "int | str" = "log", chains: int = 1) -> Prepared:
+            spectral_every: "int | str" = "log", chains: int = 1, location: str = "mean") -> Prepared:
     """The validated run (also how the sweep turns a grid point into lanes)."""
     choice("estimator", estimator, ESTIMATORS)
     choice("sampler", sampler, SAMPLERS)
+    choice("location", location, LOCATIONS)
     dtype = simulation.check_dtype(dtype)
     spectral_every = check_spectral_every(spectral_every)
     orig = make_original(original, mean0, cov0)
@@ -84,7 +92,15 @@ def prepare(mean0: Any = None, cov0: Any = None, *, process: Process, estimator:
     if sampler == "stats" and process.workflow == "accumulate-subsample":
         raise InputError("workflow 'accumulate-subsample' draws a subset of explicit points from the pool; "
                          "it needs sampler='points' (sufficient statistics cannot subsample)")
-    check_sizes(process, d, estimator)
+    if location == "median":
+        require(sampler == "points", "location='median' needs the points (the coordinate-wise median is not a "
+                                     "function of the sufficient statistics); use sampler='points'")
+        require(process.workflow != "accumulate",
+                "location='median' with workflow 'accumulate' would need every earlier generation's points; "
+                "use workflow 'replace' or 'accumulate-subsample'")
+    singular_ok = (sampler == "points" and process.workflow in ("replace", "accumulate")
+                   and not process.mixing.uses("gamma") and orig.kind != "data")
+    singular = check_sizes(process, d, estimator, singular_ok)
     common = dict(dim=d, dtype=dtype, workflow=process.workflow, uses_gamma=process.mixing.uses("gamma"),
                   spectral_every=spectral_every, isotropic_reference=is_isotropic(orig.cov))
     params: dict[str, Any] = {"ref": reference(orig.mean, orig.cov), "last": np.int32(process.generations)}
@@ -99,10 +115,11 @@ def prepare(mean0: Any = None, cov0: Any = None, *, process: Process, estimator:
         require(elements <= MAX_POOL_ELEMENTS,
                 f"the explicit-points sampler would hold {elements:.3g} numbers per generation (chains x points "
                 f"x d); at most {MAX_POOL_ELEMENTS:.3g}: use fewer chains or sampler='stats'")
-        kernel = PointsKernel(**common, m_max=m_max, pool_len=pool_len, original=orig.kind, df=orig.df)
+        kernel = PointsKernel(**common, m_max=m_max, pool_len=pool_len, original=orig.kind, df=orig.df,
+                              location=location, singular=singular)
         params["original"] = orig.arrays()
     config = {"dim": d, "estimator": estimator, "sampler": sampler, "spectral_every": spectral_every,
-              "original": orig.to_config()}
+              "original": orig.to_config(), "location": location}
     return Prepared(kernel, params, process, config, dtype, columns=_columns(process, estimator),
                     resolved={"original": orig})
 
@@ -130,6 +147,7 @@ def simulate(
     original: "str | Original | None" = "gaussian",
     spectral_every: "int | str" = "log",
     dtype: str = "float32",
+    location: str = "mean",
     progress: bool = True,
 ) -> SimulationResult:
     """Simulate ``chains`` independent recursive Gaussian fits (the paper's Theorem 3.1).
@@ -141,7 +159,16 @@ def simulate(
     ``schedule``, ``workflow``, ``alpha``/``beta``/``gamma``). ``estimator``: ``'unbiased'``
     (divide the scatter by M−1, the theorem's) or ``'mle'`` (by M, the notebooks' and
     Collapse-or-Thrive's). ``sampler``: ``'stats'`` (sufficient statistics, cost independent of M)
-    or ``'points'`` (explicit points; any D_0, accumulate-subsample).
+    or ``'points'`` (explicit points; any D_0, accumulate-subsample). ``location``: ``'mean'``
+    (the sample mean) or ``'median'`` (the coordinate-wise sample median, Dey & Donoho; for even M
+    the mean of the two middle order statistics); the covariance is the scatter about the sample
+    mean either way. The median needs the points: it is refused with ``sampler='stats'`` (no
+    automatic switch) and with workflow ``'accumulate'``.
+
+    Singular fits (some M_i ≤ d, e.g. the MLE with d ≥ M as Collapse-or-Thrive runs) work with
+    ``sampler='points'``, workflow ``'replace'`` or ``'accumulate'``, γ = 0 and a Gaussian,
+    Student-t or mixture D_0: Σ_n has rank ≤ M − 1 and collapse goes on in that subspace;
+    ``logdet`` and ``log_eig_min`` are −inf there, ``w2``, ``trace`` and ``log_eig_max`` stay finite.
 
     Metrics (rows, chains), a row every ``metrics_every`` generations: ``w2`` (W₂² to D_0's
     Gaussian fit), ``mean_sq`` = ‖μ_n − μ_0‖², ``logdet``, ``trace``, ``log_trace``,
@@ -160,7 +187,7 @@ def simulate(
                                          workflow=workflow, alpha=alpha, beta=beta, gamma=gamma,
                                          defaults={"samples": 100, "generations": 100})
     prepared = prepare(mean0, cov0, process=process, estimator=estimator, sampler=sampler, original=original,
-                       dtype=dtype, spectral_every=spectral_every, chains=chains)
+                       dtype=dtype, spectral_every=spectral_every, chains=chains, location=location)
     record_every = as_int("metrics_every", metrics_every, minimum=1) if record_every is None else record_every
     run = dict(chains=chains, seed=seed, first_chain=first_chain, metrics_every=metrics_every,
                record_every=record_every)
@@ -172,7 +199,7 @@ def simulate(
         final = chains_first({"mean": np.asarray(state.mean), "unit_lower": np.asarray(state.unit_lower),
                               "log_chol_diag": np.asarray(state.log_chol_diag)}, ax)
         final["cov"] = covariance_of(final["unit_lower"], final["log_chol_diag"])
-        preds = predictions(orig, process, estimator, out.rows)
+        preds = predictions(orig, process, estimator, out.rows, location=location)
         trajectory = dict(chains_first(out.trajectory, ax, lead=1), generation=out.snapshot_rows) \
             if out.trajectory else {}
         return SimulationResult("gaussian", config, out.metrics, rows=out.rows, final=final, trajectory=trajectory,
@@ -213,19 +240,20 @@ def _sweep_prepare(params, generations: int) -> Prepared:
     require(variance > 0, f"variance must be > 0, got {variance}")
     return prepare(np.zeros(d), variance * np.eye(d), process=process, estimator=params["estimator"],
                    sampler=params["sampler"], original=params["original"], dtype=params["dtype"],
-                   spectral_every=params["spectral_every"])
+                   spectral_every=params["spectral_every"], location=params["location"])
 
 
 def _sweep_predictions(prepared: Prepared, rows: np.ndarray) -> dict[str, tuple[np.ndarray, str]]:
     orig, estimator = prepared.resolved["original"], prepared.config["estimator"]
-    return {k: (v, "exact") for k, v in predictions(orig, prepared.process, estimator, rows).items()}
+    preds = predictions(orig, prepared.process, estimator, rows, location=prepared.config["location"])
+    return {k: (v, "exact") for k, v in preds.items()}
 
 
 SWEEP = Sweepable(
     name="gaussian",
     defaults={"dim": 1, "variance": 1.0, "samples": 100, "schedule": "constant", "workflow": "replace",
               "alpha": None, "gamma": 0.0, "estimator": "unbiased", "sampler": "stats", "original": "gaussian",
-              "spectral_every": 1, "dtype": "float32"},
+              "spectral_every": 1, "dtype": "float32", "location": "mean"},
     prepare=_sweep_prepare,
     metrics=("w2", "mean_sq", "logdet", "trace", "log_trace", "log_eig_max", "log_eig_min", "sigma"),
     predictions=_sweep_predictions,
@@ -235,4 +263,4 @@ SWEEP = Sweepable(
 )
 
 
-__all__ = ["simulate", "prepare", "compare_schedules", "check_sizes", "SWEEP", "ESTIMATORS", "SAMPLERS"]
+__all__ = ["simulate", "prepare", "compare_schedules", "check_sizes", "SWEEP", "ESTIMATORS", "SAMPLERS", "LOCATIONS"]

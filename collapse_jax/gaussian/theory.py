@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -14,6 +15,7 @@ from ..core.process import Process, harmonic_sum
 from .original import Original
 
 PREDICTION_GENERATIONS = 2 * 10**6  # the per-generation recursions run in Python: longer runs get none
+MEDIAN_SIZES = 64  # distinct M_i whose median variance is integrated for a prediction (up to ~0.1 s each)
 
 
 def divisor(m: np.ndarray, estimator: str) -> np.ndarray:
@@ -49,6 +51,72 @@ def eigen_rates(m: float, d: int, estimator: str = "unbiased") -> np.ndarray:
     return special.digamma((m - k) / 2) + math.log(2.0) - math.log(float(divisor(m, estimator)))
 
 
+_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(40)
+
+
+def _gauss_legendre(edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights of 40-point Gauss–Legendre on each panel between consecutive ``edges`` (last axis)."""
+    a, b = edges[..., :-1, None], edges[..., 1:, None]
+    nodes = 0.5 * (a + b) + 0.5 * (b - a) * _GL_NODES
+    weights = 0.5 * (b - a) * _GL_WEIGHTS
+    return nodes.reshape(*edges.shape[:-1], -1), weights.reshape(*edges.shape[:-1], -1)
+
+
+def _log_phi(x):
+    return -0.5 * x * x - 0.5 * math.log(2 * math.pi)
+
+
+@functools.lru_cache(maxsize=4096)
+def _median_second_moment(m: int) -> float:
+    # Panels graded geometrically towards the peak: the median's density has width ~1/√m about 0,
+    # and given the k-th order statistic x the next one lies within ~1/m above x.
+    steps = 2.0 ** np.arange(-3, 40)
+    half = np.concatenate([[0.0], steps[steps / math.sqrt(m) < 12.0] / math.sqrt(m), [12.0]])
+    k = m // 2
+    if m % 2:  # the (k+1)-th of 2k+1: density (2k+1)!/(k!)² Φ^k (1−Φ)^k φ, symmetric about 0
+        x, w = _gauss_legendre(half)
+        logc = special.gammaln(m + 1) - 2 * special.gammaln(k + 1)
+        dens = np.exp(logc + k * (special.log_ndtr(x) + special.log_ndtr(-x)) + _log_phi(x))
+        return float(2.0 * np.sum(w * x * x * dens))
+    # m = 2k: ((X + Y)/2)² under the joint density of the k-th and (k+1)-th order statistics,
+    # m!/((k−1)!)² Φ(x)^{k−1} (1−Φ(y))^{k−1} φ(x) φ(y) on x < y; the inner integral is taken over
+    # ((1−Φ(y))/(1−Φ(x)))^{k−1} so that nothing overflows.
+    x, w = _gauss_legendre(np.concatenate([-half[::-1], half[1:]]))
+    offsets = np.concatenate([[0.0], steps[steps / m < 24.0] / m, [24.0]])
+    y, v = _gauss_legendre(x[:, None] + offsets[None, :])
+    log_sx = special.log_ndtr(-x)
+    inner = np.sum(v * (x[:, None] + y) ** 2
+                   * np.exp((k - 1) * (special.log_ndtr(-y) - log_sx[:, None]) + _log_phi(y)), axis=1)
+    logc = special.gammaln(m + 1) - 2 * special.gammaln(k)
+    outer = np.exp(logc + (k - 1) * (special.log_ndtr(x) + log_sx) + _log_phi(x))
+    return float(0.25 * np.sum(w * outer * inner))
+
+
+def median_second_moment(m: "int | np.ndarray") -> "float | np.ndarray":
+    """v_M = E[med(Z_1, ..., Z_M)²] for i.i.d. N(0, 1), by quadrature over the order-statistic density
+    (for even M the median is the mean of the two middle order statistics): v_1 = 1, v_2 = 1/2,
+    v_M ≈ π/(2M) for large M. Exact up to quadrature error (~1e-12)."""
+    arr = np.asarray(m)
+    out = np.vectorize(lambda v: _median_second_moment(int(v)), otypes=[np.float64])(arr)
+    return float(out) if np.ndim(m) == 0 else out
+
+
+def median_mean_sq(sizes: np.ndarray, estimator: str, trace0: float) -> np.ndarray:
+    """Exact E‖μ_n − μ_0‖², n = 0..G, when μ_{n+1} is the coordinate-wise median of M_n points from
+    N(μ_n, Σ_n) (replace, γ = 0, Gaussian D_0, any d, singular fits included).
+
+    Coordinate j of each point is μ_{n,j} + √Σ_{n,jj}·N(0, 1), so the step μ_{n+1} − μ_n has
+    conditional mean 0 (symmetry) and conditional second moment v_{M_n} tr Σ_n; the steps are
+    martingale differences, and E tr Σ_{n+1} = E tr Σ_n (M_n − 1)/div(M_n) (the scatter is about the
+    sample mean, whatever the location estimate). Hence E‖μ_n − μ_0‖² = Σ_{i<n} v_{M_i} E tr Σ_i; with
+    the unbiased estimator and constant M, n v_M tr Σ_0."""
+    sizes = np.asarray(sizes, dtype=np.float64)
+    uniq, inv = np.unique(sizes, return_inverse=True)
+    v = median_second_moment(uniq.astype(np.int64))[inv]
+    trace = trace0 * np.concatenate([[1.0], np.cumprod((sizes - 1.0) / divisor(sizes, estimator))])
+    return np.concatenate([[0.0], np.cumsum(v * trace[:-1])])
+
+
 def moment_predictions(sizes: np.ndarray, workflow: str, estimator: str, alpha: "float | np.ndarray",
                        gamma: "float | np.ndarray", trace0: float) -> tuple[np.ndarray, np.ndarray]:
     """Exact E‖μ_n − μ_0‖² and E tr Σ_n, n = 0..G, for replace or accumulate with mixing weights
@@ -78,9 +146,11 @@ def moment_predictions(sizes: np.ndarray, workflow: str, estimator: str, alpha: 
     return np.asarray(mean_sq), np.asarray(trace)
 
 
-def predictions(original: Original, proc: Process, estimator: str, rows: np.ndarray | None = None
-                ) -> dict[str, np.ndarray]:
-    """Every exact expectation known for the configuration, at the generations ``rows``."""
+def predictions(original: Original, proc: Process, estimator: str, rows: np.ndarray | None = None,
+                location: str = "mean") -> dict[str, np.ndarray]:
+    """Every exact expectation known for the configuration, at the generations ``rows``. With the
+    median location only the pure replace run (γ = 0) keeps its forms: the trace and log-det laws are
+    unchanged, the mean's is :func:`median_mean_sq` (Gaussian D_0)."""
     G = proc.generations
     rows = np.arange(G + 1) if rows is None else np.asarray(rows, dtype=np.int64)
     if G > PREDICTION_GENERATIONS or proc.mixing.uses("beta"):
@@ -93,14 +163,21 @@ def predictions(original: Original, proc: Process, estimator: str, rows: np.ndar
         out["mean_sq"], out["trace"] = moment_predictions(sizes, proc.workflow, estimator, weights["alpha"],
                                                           weights["gamma"], float(np.trace(original.cov)))
     pure = proc.workflow == "replace" and not proc.mixing.uses("gamma") and original.kind == "gaussian"
-    if pure and len(sizes):
+    if location == "median":
+        if proc.workflow != "replace" or proc.mixing.uses("gamma"):
+            return {}  # the mixed data's median has no closed form, and the trace recursion needs it
+        out.pop("mean_sq")
+        if pure and len(np.unique(sizes)) <= MEDIAN_SIZES:
+            out["mean_sq"] = median_mean_sq(sizes, estimator, float(np.trace(original.cov)))
+    if pure and len(sizes) and sizes.min() > d:  # singular fits: ln det = −inf
         logdet0 = float(np.linalg.slogdet(original.cov)[1])
         out["logdet"] = logdet0 + np.concatenate([[0.0], np.cumsum(kappa(sizes, d, estimator))])
         if d == 1:
             sigma0 = math.sqrt(float(original.cov[0, 0]))
             factor = c4(sizes) * (1.0 if estimator == "unbiased" else np.sqrt((sizes - 1.0) / sizes))
             out["sigma"] = sigma0 * np.concatenate([[1.0], np.cumprod(factor)])
-            out["w2"] = out["mean_sq"] + out["trace"] - 2 * sigma0 * out["sigma"] + sigma0 ** 2
+            if "mean_sq" in out:
+                out["w2"] = out["mean_sq"] + out["trace"] - 2 * sigma0 * out["sigma"] + sigma0 ** 2
     return {k: v[rows] for k, v in out.items()}
 
 
@@ -119,5 +196,5 @@ def w2_gaussian_reference(m1, c1, m2, c2) -> float:
                  + np.trace(c1) + np.trace(c2) - 2 * np.real(np.trace(cross)))
 
 
-__all__ = ["divisor", "c4", "kappa", "logdet_variance_step", "eigen_rates", "moment_predictions", "predictions",
-           "w2_first_order", "w2_gaussian_reference", "PREDICTION_GENERATIONS"]
+__all__ = ["divisor", "c4", "kappa", "logdet_variance_step", "eigen_rates", "median_second_moment", "median_mean_sq",
+           "moment_predictions", "predictions", "w2_first_order", "w2_gaussian_reference", "PREDICTION_GENERATIONS"]

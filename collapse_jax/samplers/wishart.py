@@ -139,17 +139,27 @@ def matmul_lanes(a: jax.Array, b: jax.Array) -> jax.Array:
 
 
 def ldl_update(U: jax.Array, ell: jax.Array, log_diag: jax.Array, lower: jax.Array, log_div: jax.Array,
-               mean: tuple[jax.Array, jax.Array] | None = None):
-    """(U, ℓ) of L·B/√div for B = diag(e^{log_diag}) + lower (nonsingular B). Shapes (d, d, *lanes)
-    and (d, *lanes) (no lanes for one matrix).
+               mean: tuple[jax.Array, jax.Array] | None = None, full_rank: bool = False):
+    """(U, ℓ) of L·B/√div for B = diag(e^{log_diag}) + lower. Shapes (d, d, *lanes) and (d, *lanes)
+    (no lanes for one matrix).
+
+    Singular L or B: a column j with ℓ_j or log_diag_j = −inf is zero in L·B (L's dead columns form a
+    suffix; a dead column of B is zero below the diagonal), so it keeps ℓ'_j = −inf and gets U's
+    column e_j. ``full_rank=True`` promises no such column and leaves out those masks (they would sit
+    inside the d³ product's loop).
 
     With ``mean = (μ, w)`` also returns μ + L w = μ + U (e^ℓ ∘ w) (the sample mean μ + L z/√m for
     w = z/√m), computed as one more column of the same product: (U, ℓ, μ')."""
     d = U.shape[0]
     nb = U.ndim - 2
     mask = _lanes(jnp.tril(jnp.ones((d, d), dtype=bool), -1), nb)
+    ell_col, log_diag_col = ell, log_diag
+    if not full_rank:
+        dead = jnp.isneginf(ell + log_diag)
+        ell_col, log_diag_col = jnp.where(dead, 0.0, ell), jnp.where(dead, 0.0, log_diag)
+        mask = mask & ~dead[None]
     num = jnp.where(mask, lower, 0.0)
-    expo = jnp.where(mask, ell[:, None] - ell[None, :] - log_diag[None, :], 0.0)
+    expo = jnp.where(mask, ell[:, None] - ell_col[None, :] - log_diag_col[None, :], 0.0)
     if mean is not None:
         num = jnp.concatenate([num, mean[1][:, None]], axis=1)
         expo = jnp.concatenate([expo, ell[:, None]], axis=1)

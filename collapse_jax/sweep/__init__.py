@@ -3,8 +3,10 @@
     >>> from collapse_jax import sweep
     >>> res = sweep.run({"family": "discrete", "generations": 50, "chains": 200,
     ...                  "fixed": {"states": 20, "init": "zipf:1.1"},
-    ...                  "grid": {"samples": [20, 100], "gamma": [0.0, 0.1]}}, out="runs/my-sweep")
-    >>> res.rows[0]["metric"]
+    ...                  "grid": {"samples": [20, 100], "gamma": [0.0, 0.1]}}, out="runs/my-sweep",
+    ...                 progress=False)
+    >>> len(res.points), res.rows[0]["metric"], res.rows[0]["generation"]
+    (4, 'gini_simpson', 0)
 
 A config (a dict, or a TOML file for ``collapse-jax sweep CONFIG.toml``) names the family, the
 generations, chains per point, the seeds and three kinds of parameters: ``[fixed]`` (one value
