@@ -1,29 +1,35 @@
-"""Gaussian recursive fitting: chain-generations per second, measured side by side in one run.
+"""Gaussian recursive fitting: chain-generations per second against numpy, side by side in one run.
 
-    python -m benchmarks.gaussian [--quick]
+    python -m benchmarks.gaussian [--quick] [--dims 2,10,50] [--samples 100,1000]
 
-Paths at d = 10, M = 100, 4096 chains (500 generations for this project's sampler):
-  stats      this project, sufficient statistics (Bartlett), cheap metrics every generation
-  stats+eig  the same with W2 and extreme eigenvalues (an eigendecomposition per chain) every generation
-  points     this project's explicit-points path (M·d normals per chain and generation)
-  numpy-batched   numpy drawing the M points for all chains at once (batched einsum, cov, Cholesky)
-  numpy-loop      one chain at a time with multivariate_normal + np.cov (the style of existing code)
-The same ratio at M = 1000, then the cost per chain-generation against M (10 … 10⁶) for both of this
-project's samplers.
-
-This project's times exclude compilation: each is the second of two identical runs with a persistent
-compilation cache (tracing and cache loading are still counted). Baselines are timed on a few
-generations and scaled. The machine is shared: compare ratios within one run.
+For each d and M, interleaved (repeats of: kernel, default, numpy), medians reported:
+  kernel   ``gaussian.simulate(..., spectral_every=0)``: the sufficient-statistic sampler with the
+           peer's metrics (log det and ‖μ − μ₀‖²) and the other cheap ones (trace), every generation
+  default  ``gaussian.simulate`` with its default metrics: the cheap ones every generation, W₂ and
+           the extreme eigenvalues (exact, Jacobi SVD) at every generation up to 16, then 4
+           log-spaced per doubling and at the last (``spectral_every='log'``)
+  every    (d = 10, M = 100 only) the spectral metrics at every generation (``spectral_every=1``)
+  numpy    numpy drawing the M points of all chains at once (batched matmul, mean, scatter,
+           Cholesky, log det, ‖μ‖²), timed on a few generations and scaled
+Ratios are numpy's time per chain-generation over ours. "compile" is the first call's time minus a
+steady call's (tracing + XLA compilation; the compilation cache starts empty). M is a per-generation
+input, not a compile-time constant, so the second M of a d reuses the first one's program: its
+"compile" is about 0 (noise can make it negative). The machine may be shared: the load average is
+printed with the table.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
+import tempfile
 import time
 
 import numpy as np
 
-from collapse_jax import gaussian
+CHAINS = {2: 4096, 10: 4096, 50: 128}  # d = 50: fewer chains keep a run under a minute
+GENERATIONS = 500
 
 
 def _timed(fn) -> float:
@@ -32,27 +38,16 @@ def _timed(fn) -> float:
     return time.perf_counter() - t
 
 
-def _enable_compile_cache() -> None:
-    """A persistent compilation cache, so the second identical run measures work, not compilation."""
-    import tempfile
+def _ours(d, M, chains, generations, **kw):
+    from collapse_jax import gaussian
 
-    import jax
-
-    jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp(prefix="collapse-jax-bench-"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-
-
-def ours(d, M, chains, generations, **kw) -> float:
-    """Chain-generations per second of gaussian.simulate: the second of two identical runs (the first
-    fills the compilation cache; the second still traces and loads, so this slightly under-states)."""
     mean0, cov0 = np.zeros(d), np.eye(d)
-    run = lambda: gaussian.simulate(mean0, cov0, samples=M, generations=generations, chains=chains, **kw)  # noqa: E731
-    run()
-    return generations * chains / _timed(run)
+    return lambda: gaussian.simulate(mean0, cov0, samples=M, generations=generations, chains=chains,  # noqa: E731
+                                     progress=False, record_every=0, **kw)
 
 
 def numpy_batched(d, M, chains, generations) -> float:
+    """Seconds per chain-generation of numpy doing one generation for all chains at once."""
     rng = np.random.default_rng(0)
     mu = np.zeros((chains, d))
     L = np.broadcast_to(np.eye(d), (chains, d, d)).copy()
@@ -68,54 +63,55 @@ def numpy_batched(d, M, chains, generations) -> float:
             L = np.linalg.cholesky(cov)
             _ = 2 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(1), (mu ** 2).sum(1)  # log det, |mu - mu0|^2
 
-    return generations * chains / _timed(run)
+    return _timed(run) / (generations * chains)
 
 
-def numpy_loop(d, M, chain_generations) -> float:
-    rng = np.random.default_rng(0)
-    mu, cov = np.zeros(d), np.eye(d)
-
-    def run():
-        nonlocal mu, cov
-        for _ in range(chain_generations):
-            x = rng.multivariate_normal(mu, cov, size=M)
-            mu, cov = x.mean(axis=0), np.cov(x, rowvar=False)
-            _ = np.linalg.slogdet(cov)[1], (mu ** 2).sum()
-
-    return chain_generations / _timed(run)
+def measure(d, M, repeats, generations, quick, every=False):
+    chains = CHAINS.get(d, 1024)
+    paths = {"kernel": _ours(d, M, chains, generations, spectral_every=0),
+             "default": _ours(d, M, chains, generations)}
+    if every:
+        paths["every"] = _ours(d, M, chains, generations, spectral_every=1)
+    first = {k: _timed(f) for k, f in paths.items()}
+    times = {k: [] for k in paths}
+    times["numpy"] = []
+    np_gens = max(1, (1 if quick else 3) * (1 if d * M * chains > 2e7 else 4))
+    for _ in range(repeats):
+        for k, f in paths.items():
+            times[k].append(_timed(f) / (generations * chains))
+        times["numpy"].append(numpy_batched(d, M, chains, np_gens))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    compile_s = {k: first[k] - med[k] * generations * chains for k in paths}
+    return chains, med, compile_s
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="fewer generations (a smoke run)")
+    ap.add_argument("--quick", action="store_true", help="fewer generations and repeats (a smoke run)")
+    ap.add_argument("--dims", default="2,10,50")
+    ap.add_argument("--samples", default="100,1000")
+    ap.add_argument("--repeats", type=int, default=None)
     args = ap.parse_args(argv)
-    _enable_compile_cache()
-    d, M, C = 10, 100, 4096
-    G = 60 if args.quick else 500
-    rates = {}
-    rates["stats"] = ours(d, M, C, G, spectral_every=0)
-    rates["stats+eig"] = ours(d, M, C, 10 if args.quick else 40, spectral_every=1)
-    rates["points"] = ours(d, M, C, 10 if args.quick else 40, sampler="points", spectral_every=0)
-    rates["numpy-batched"] = numpy_batched(d, M, C, 3 if args.quick else 10)
-    rates["numpy-loop"] = numpy_loop(d, M, 300 if args.quick else 2000)
-    print(f"d = {d}, M = {M}, {C} chains (this project's paths: compile excluded)")
-    print(f"{'path':>14}  {'chain-gen/s':>12}  {'us/chain-gen':>12}  {'stats is x faster':>18}")
-    for name, r in rates.items():
-        print(f"{name:>14}  {r:12.4g}  {1e6 / r:12.3f}  {rates['stats'] / r:18.2f}")
-    print(f"ratio stats / numpy-batched = {rates['stats'] / rates['numpy-batched']:.1f}x (goal >= 50x)")
-    M3 = 1000  # the sufficient-statistic cost does not grow with M; numpy's does
-    s3 = ours(d, M3, C, 60 if args.quick else 200, spectral_every=0)
-    b3 = numpy_batched(d, M3, C, 2 if args.quick else 4)
-    print(f"at M = {M3}: stats {s3:.4g} chain-gen/s, numpy-batched {b3:.4g} chain-gen/s, ratio {s3 / b3:.1f}x")
-    print()
-    print("cost against M (d = 5), us per chain-generation")
-    print(f"{'M':>9}  {'stats':>10}  {'points':>10}  {'points chains':>13}")
-    d2 = 5
-    for M2 in (10, 100, 1_000, 10_000, 100_000, 1_000_000):
-        s = ours(d2, M2, 4096, 20 if args.quick else 100, spectral_every=0)
-        chains = int(max(1, min(4096, (1 << 22) // (M2 * d2))))
-        p = ours(d2, M2, chains, 3 if args.quick else 10, sampler="points", spectral_every=0)
-        print(f"{M2:>9}  {1e6 / s:10.3f}  {1e6 / p:10.3f}  {chains:>13}", flush=True)
+    # an empty compilation cache, so the first call's time includes compilation
+    os.environ["COLLAPSE_JAX_CACHE_DIR"] = tempfile.mkdtemp(prefix="collapse-jax-bench-")
+    generations = 60 if args.quick else GENERATIONS
+    repeats = args.repeats or (1 if args.quick else 3)
+    print(f"{generations} generations, medians of {repeats} interleaved repeats; load average at start "
+          f"{os.getloadavg()[0]:.2f}")
+    print(f"{'d':>3} {'M':>5} {'chains':>6}  {'numpy us':>9}  {'kernel us':>9} {'ratio':>7} {'compile s':>9}  "
+          f"{'default us':>10} {'ratio':>7} {'compile s':>9}")
+    for d in (int(v) for v in args.dims.split(",")):
+        for M in (int(v) for v in args.samples.split(",")):
+            every = d == 10 and M == 100
+            chains, med, comp = measure(d, M, repeats, generations, args.quick, every=every)
+            n = med["numpy"]
+            print(f"{d:>3} {M:>5} {chains:>6}  {n * 1e6:9.2f}  {med['kernel'] * 1e6:9.3f} {n / med['kernel']:6.1f}x "
+                  f"{comp['kernel']:9.1f}  {med['default'] * 1e6:10.3f} {n / med['default']:6.1f}x "
+                  f"{comp['default']:9.1f}", flush=True)
+            if every:
+                print(f"{'':>17}spectral_every=1 (W2 at every generation): {med['every'] * 1e6:.3f} us, "
+                      f"{n / med['every']:.1f}x, compile {comp['every']:.1f} s", flush=True)
+    print(f"load average at end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ Statistical tolerances come from each run's own standard error (|z| <= 4, fixed 
 from __future__ import annotations
 
 import math
+import re
 
 import jax
 import jax.numpy as jnp
@@ -29,16 +30,87 @@ def _z(samples, predicted):
 # building blocks
 # ---------------------------------------------------------------------------------------------
 
-def test_loggamma_is_gamma():
+def _loggamma_draws(a, n, rounds, dtype=jnp.float32, seed=3):
+    keys = jax.random.split(jax.random.key(seed), n)
+    draw = jax.jit(jax.vmap(lambda k: samplers.loggamma(k, jnp.asarray(a, dtype), rounds)))
+    return np.asarray(draw(keys), np.float64)
+
+
+@pytest.mark.parametrize("a", [0.05, 0.3, 1.0, 4.5, 49.5, 5e5])
+def test_loggamma_is_gamma(a):
+    """KS against scipy's Gamma(a) on the log scale (where a small shape's draws live: Gamma(0.05) is
+    below 1e-20 with probability 0.09), and E ln G = ψ(a) exactly."""
     from scipy import special
 
-    keys = jax.random.split(jax.random.key(3), 20000)
-    draw = jax.jit(jax.vmap(samplers.loggamma, in_axes=(0, None)))
-    for a in (0.5, 1.0, 4.5, 49.5, 5e5):
-        x = np.asarray(draw(keys, jnp.float32(a)), np.float64)
-        assert np.all(np.isfinite(x))
-        assert abs(_z(x, special.digamma(a))) < Z_MAX, a  # E ln G = psi(a), exactly
-        assert stats.kstest(np.exp(x), stats.gamma(a).cdf).pvalue > 1e-3, a
+    x = _loggamma_draws(a, 20000, rounds=2)
+    assert np.all(np.isfinite(x))
+    assert abs(_z(x, special.digamma(a))) < Z_MAX, a
+    assert stats.kstest(x, lambda t: stats.gamma(a).cdf(np.exp(t))).pvalue > 1e-3, a
+
+
+@pytest.mark.parametrize("a", [0.3, 1.0, 49.5])
+def test_loggamma_fallback_continues_the_lane_sequence(a):
+    """The rare path forced: attempt r of a lane is the same counter-based draw however many rounds
+    are made up front, so rounds = 0 (every lane in the fallback loop), 1 and 4 accept the same
+    attempt of every lane (equal to float32 rounding of differently compiled programs; another
+    attempt would differ by O(0.1)), and the law holds with the loop doing all the work (a = 1 is
+    Marsaglia–Tsang's worst rejection rate, 4.8%)."""
+    draws = [_loggamma_draws(a, 20000, rounds=r) for r in (0, 1, 4)]
+    ulps = 32 * np.finfo(np.float32).eps * (1 + np.abs(draws[0]))
+    assert np.all(np.abs(draws[1] - draws[0]) <= ulps)
+    assert np.all(np.abs(draws[2] - draws[0]) <= ulps)
+    assert stats.kstest(draws[0], lambda t: stats.gamma(a).cdf(np.exp(t))).pvalue > 1e-3
+
+
+def test_loggamma_float64_and_bad_shapes():
+    with jax.enable_x64(True):
+        x = _loggamma_draws(2.5, 20000, rounds=2, dtype=jnp.float64)
+    assert stats.kstest(np.exp(x), stats.gamma(2.5).cdf).pvalue > 1e-3
+    # a non-finite or non-positive shape returns NaN at once (the loop can never spin on it)
+    out = np.asarray(jax.jit(samplers.loggamma)(jax.random.key(0), jnp.asarray([0.0, -1.0, np.nan, np.inf, 2.0])))
+    assert np.all(np.isnan(out[:4])) and np.isfinite(out[4])
+
+
+def test_uniform_words_are_open_interval():
+    """Extreme Threefry words map strictly inside (0, 1), so log u and erf⁻¹(2u − 1) stay finite."""
+    from collapse_jax.samplers import gamma
+
+    w = jnp.asarray([0, 1, 0x7FFFFFFF, 0xFFFFFFFE, 0xFFFFFFFF], jnp.uint32)
+    u32 = np.asarray(gamma._unit(w, jnp.float32))
+    assert np.all((u32 > 0) & (u32 < 1))
+    assert np.all(np.isfinite(np.asarray(gamma.normal_from_unit(jnp.asarray(u32)))))
+    with jax.enable_x64(True):
+        u64 = np.asarray(gamma._unit53(w, w))
+        assert np.all((u64 > 0) & (u64 < 1))
+        assert np.all(np.isfinite(np.asarray(gamma.normal_from_unit(jnp.asarray(u64)))))
+
+
+@pytest.mark.parametrize("rounds", [0, 2])
+def test_bartlett_diagonal_is_chi_square(rounds):
+    """2·log_diag[k] = ln χ²_{ν−k}: KS per k at a small ν (shapes 2, 1.5, 1, 0.5) against scipy's chi2,
+    with the lanes form of the sampler (many chains at once), up-front rounds and the fallback only."""
+    d, nu, n = 4, 4.0, 20000
+    k0, k1 = samplers.gamma.key_words(jax.random.split(jax.random.key(11), n))
+    log_b, lower = jax.jit(lambda a, b: wishart.bartlett_words(a, b, nu, d, jnp.float32, rounds=rounds))(k0, k1)
+    chi2 = np.exp(2.0 * np.asarray(log_b, np.float64))
+    for k in range(d):
+        assert stats.kstest(chi2[k], stats.chi2(nu - k).cdf).pvalue > 1e-3, k
+    low = np.asarray(lower, np.float64)
+    assert np.all(np.triu(np.moveaxis(low, -1, 0)) == 0)
+    assert stats.kstest(low[3, 1], stats.norm.cdf).pvalue > 1e-3
+    assert abs(np.corrcoef(low[3, 1], low[2, 0])[0, 1]) < 4 / math.sqrt(n)
+
+
+def test_plain_factorisations_match_numpy():
+    """The LAPACK-free Cholesky and LQ factors the kernels use (see test_kernels_contain_no_lapack_call)."""
+    rng = np.random.default_rng(2)
+    with jax.enable_x64(True):
+        a = rng.standard_normal((4, 9))
+        F = np.asarray(wishart.lower_factor(jnp.asarray(a)))
+        assert np.allclose(np.triu(F, 1), 0) and np.allclose(F @ F.T, a @ a.T, atol=1e-12)
+        S = a @ a.T
+        np.testing.assert_allclose(np.asarray(wishart.cholesky_lower(jnp.asarray(S))), np.linalg.cholesky(S),
+                                   atol=1e-12)
 
 
 def test_bartlett_matches_direct_wishart_one_step():
@@ -193,6 +265,21 @@ def test_chain_addressability():
         np.testing.assert_allclose(small.metrics[name], big.metrics[name][:, :3], rtol=1e-5, atol=1e-6)
 
 
+def test_spectral_every_log_default():
+    """The default computes W₂ and the eigenvalues at every generation up to 16, then 4 log-spaced
+    per doubling and at the last (exact there); NaN elsewhere."""
+    res = gaussian.simulate(np.zeros(2), np.eye(2), samples=8, generations=40, chains=6, seed=1, progress=False)
+    rows = gaussian.spectral_rows("log", 40)
+    assert rows[:17].all() and rows[40] and 0 < (~rows).sum() < 24
+    for name in ("w2", "log_eig_max", "log_eig_min"):
+        v = res.metrics[name]
+        assert np.all(np.isfinite(v[rows])) and np.all(np.isnan(v[~rows])), name
+    every = gaussian.simulate(np.zeros(2), np.eye(2), samples=8, generations=40, chains=6, seed=1, progress=False,
+                              spectral_every=1)
+    # the same numbers up to float32 rounding of two differently compiled programs
+    np.testing.assert_allclose(res.metrics["w2"][rows], every.metrics["w2"][rows], rtol=1e-5, atol=1e-6)
+
+
 def test_float64_option():
     res = gaussian.simulate(0.0, 1.0, samples=5, generations=3, chains=4, dtype="float64")
     assert res.final["mean"].dtype == np.float64
@@ -269,3 +356,74 @@ def test_cli_schedule_comparison_and_points(tmp_path):
                    "--sampler", "points", "--original", f"data:{data}", "--out", str(tmp_path / "pts"),
                    "--no-progress"])
     assert rc == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# the hang of issue 15 (item 2)
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kw", [
+    dict(cov0=np.eye(3) + 0.2, spectral_every=1),
+    dict(cov0=np.eye(3), gamma=0.3, workflow="accumulate", spectral_every=1),
+    dict(cov0=np.eye(3), sampler="points", spectral_every=1),
+    dict(cov0=np.eye(3), sampler="points", original="student-t:5", gamma=0.2),
+    dict(cov0=np.eye(3), sampler="points", workflow="accumulate-subsample"),
+    dict(cov0=np.eye(3) + 0.2, sampler="points", samples=3, location="median", spectral_every=1),
+], ids=["stats", "stats-mix-accumulate", "points", "points-student-mix", "points-subsample", "points-singular"])
+def test_kernels_contain_no_lapack_call(kw):
+    """The hang's mechanism needs a LAPACK custom call in the compiled block: jaxlib's batched LAPACK
+    kernels block an XLA:CPU pool thread until their chunks, queued on the same pool, finish. Every
+    Gaussian kernel (step and observe) is plain array code, so the hang cannot happen."""
+    from collapse_jax.core.engine import _block_inputs
+    from collapse_jax.core.kernel import shared
+    from collapse_jax.core.streams import generation_keys
+    from collapse_jax.gaussian.simulate import prepare
+    from collapse_jax.core.process import Process
+
+    process = Process.resolve(samples=kw.pop("samples", 6), generations=3, workflow=kw.pop("workflow", "replace"), gamma=kw.pop("gamma", 0.0))
+    prep = prepare(np.zeros(3), kw.pop("cov0"), process=process, chains=16, **kw)
+    k, params = prep.kernel, shared(**prep.params)
+    keys = jax.random.split(jax.random.key(0), 16)
+    state = k.init(params, 16)
+    # one generation's row, one schedule column (S = 1)
+    x = {n: (v[0] if n in ("t", "valid") else v[0:1]) for n, v in _block_inputs(prep.table, 0, 1, 1).items()}
+
+    def block(state, keys, x):
+        state = k.step(generation_keys(keys, x["t"]), state, params, x)
+        return state, k.observe(state, params, x["t"] + 1)
+
+    text = jax.jit(block).lower(state, keys, x).compile().as_text()
+    targets = set(re.findall(r'custom_call_target="([^"]+)"', text))
+    assert not {t for t in targets if "lapack" in t.lower()}, targets  # XLA's own TopK is not one
+
+
+_HANG_SCRIPT = """
+import numpy as np
+from collapse_jax import gaussian
+S0 = [[2, .3, 0], [.3, 1, .2], [0, .2, .5]]
+res = gaussian.simulate([1, -2, .5], S0, samples=11, generations=25, chains={chains}, seed=5, progress=False,
+                        spectral_every={every!r})
+assert np.isfinite(res.metrics["w2"][-1]).all()
+print("ok")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chains, every", [(40000, "log")] * 3 + [(10000, 1)] * 2)
+def test_default_metrics_never_hang(chains, every):
+    """Issue 15 item 2: this call hung in every one of 5 fresh processes on a quiet machine
+    (deadlocked LAPACK eigen-solves inside the scan). Each runs in a fresh process; the limit is
+    about 10x a loaded run."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    try:
+        proc = subprocess.run([sys.executable, "-c", _HANG_SCRIPT.format(chains=chains, every=every)], cwd=root,
+                              env=env, capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"gaussian.simulate(chains={chains}) did not finish in 300 s (hang)")
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-2000:]

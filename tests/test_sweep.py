@@ -188,8 +188,10 @@ def test_gaussian_grid_is_vectorised_and_matches_single_point_api(tmp_path):
               and p.params["samples"] == 50)
     one = gaussian.simulate(0.0, 1.0, samples=50, estimator="mle", generations=10, chains=400, seed=pt.rng_seed)
     raw = sweep.load_chains(res.out, pt.index)
+    # the same draws; the sweep's per-lane M and divisor (vectors) and the single run's scalars
+    # compile to differently fused float32 arithmetic: equal to a few ulps (5e-6 relative seen)
     for k in ("w2", "mean_sq", "sigma"):
-        np.testing.assert_allclose(raw[k], one.metrics[k][[0, 5, 10]], rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(raw[k], one.metrics[k][[0, 5, 10]], rtol=2e-5, atol=1e-7)
 
 
 MULTI = """

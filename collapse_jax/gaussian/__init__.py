@@ -17,7 +17,7 @@ forms), ``simulate`` (the driver), ``plots`` and ``cli``.
 """
 
 from .cli import add_cli
-from .kernel import PointsKernel, StatsKernel, covariance_of
+from .kernel import PointsKernel, StatsKernel, covariance_of, spectral_rows
 from .original import Original, data_original, make_original, mixture_original
 from .plots import plot
 from .simulate import ESTIMATORS, LOCATIONS, SAMPLERS, SWEEP, compare_schedules, prepare, simulate
@@ -25,6 +25,6 @@ from .theory import (c4, divisor, eigen_rates, kappa, logdet_variance_step, medi
                      moment_predictions, predictions, w2_first_order, w2_gaussian_reference)
 
 __all__ = ["simulate", "plot", "add_cli", "prepare", "compare_schedules", "Original", "make_original",
-           "mixture_original", "data_original", "StatsKernel", "PointsKernel", "covariance_of", "predictions",
+           "mixture_original", "data_original", "StatsKernel", "PointsKernel", "covariance_of", "spectral_rows", "predictions",
            "moment_predictions", "kappa", "c4", "divisor", "eigen_rates", "logdet_variance_step", "w2_first_order",
            "w2_gaussian_reference", "median_second_moment", "median_mean_sq", "ESTIMATORS", "SAMPLERS", "LOCATIONS"]

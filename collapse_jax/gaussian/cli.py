@@ -33,9 +33,10 @@ def add_cli(subparsers) -> None:
                    help="D_0: gaussian | student-t:DF | mixture:SEP | data:PATH.npy (points sampler for non-Gaussian)")
     g.add_argument("--dtype", default="float32", help="float32 | float64")
     g.add_argument("--metrics-every", type=int, default=1, help="a metrics row every k generations")
-    g.add_argument("--spectral-every", default="auto",
-                   help="compute W2 (d > 1) and extreme eigenvalues every k generations; 0 = never; "
-                        "auto = about 200 rows")
+    g.add_argument("--spectral-every", default="log",
+                   help="where W2 (d > 1) and the extreme eigenvalues are computed (exactly; NaN elsewhere): "
+                        "log = every generation to 16, then 4 log-spaced per doubling, and the last; k = every "
+                        "k-th generation and the last (1 = all); 0 = never; auto = about 200 rows")
     g.add_argument("--compare-schedules", action="store_true",
                    help="also run constant, linear, poly:1.5 and geometric schedules side by side")
     g.add_argument("--ellipse-generations", default=None,
@@ -78,13 +79,16 @@ def run_cli(args: argparse.Namespace) -> int:
     kw = process_kwargs(args)
     mean0, cov0, original, d = _original(args)
     generations = as_int("--generations", kw["generations"], minimum=0)
-    if args.spectral_every == "auto":
+    spectral: Any
+    if args.spectral_every == "log":
+        spectral = "log"
+    elif args.spectral_every == "auto":
         spectral = max(1, generations // 200)
     else:
         try:
             spectral = int(args.spectral_every)
         except ValueError:
-            raise InputError(f"--spectral-every must be an integer or 'auto', got {args.spectral_every!r}") from None
+            raise InputError(f"--spectral-every must be an integer, 'log' or 'auto', got {args.spectral_every!r}") from None
     ellipses = parse_int_list("--ellipse-generations", args.ellipse_generations)
     if ellipses:
         require(d == 2, f"--ellipse-generations draws the d = 2 ellipse picture; this run has d = {d}")

@@ -13,7 +13,21 @@ Two exact samplers of one law share the state, the metrics and the contract:
 The state per chain is (μ, U, ℓ) with Σ = U diag(e^{2ℓ}) Uᵀ, plus the explicit pool of points for
 accumulate-subsample. Per-generation inputs (the table) carry M, the estimator's divisor and the
 mixing weights, so grid points that differ in schedule, estimator or mixing run as lanes of one
-compiled kernel.
+compiled kernel. The stats kernel carries its state lanes-last (chains the last axis), the points
+kernel chain-major; the metrics work lanes-last.
+
+**No LAPACK call in a kernel.** The spectral metrics used ``jnp.linalg.eigvalsh`` (three batched
+``syevd`` custom calls) inside the scanned block, and that hung forever (issue 15 item 2): jaxlib's
+batched LAPACK kernels split a large batch into chunks on XLA:CPU's intra-op thread pool and block
+their own pool thread in ``ParallelBatchMap`` until the chunks finish, while XLA's thunk executor
+runs independent custom calls concurrently on that same pool. When as many blocking eigen-solves
+as the pool has threads start together (two on a 2-core machine), every pool thread waits for
+chunks no free thread is left to run (thread dumps: both ``tf_XLAEigen`` threads in
+``lapack_ssyevd_ffi`` → ``ParallelBatchMap`` → ``BlockingCounter::Wait``, the main thread in the
+``np.asarray`` of the block's metrics). It needs a batch large enough to be split and a race,
+hence its dependence on the shape and the load. Every factorisation here is plain array code (the
+Jacobi SVD of :mod:`.spectral`, ``wishart.cholesky_lower`` / ``lower_factor``), so it cannot
+happen; ``test_kernels_contain_no_lapack_call`` keeps it so.
 """
 
 from __future__ import annotations
@@ -27,17 +41,51 @@ import numpy as np
 
 from ..core.kernel import Kernel, Params, select_column
 from ..samplers import wishart
+from ..samplers.gamma import default_rounds, key_words
+from . import spectral
 from .original import draw_original
 
 
 class State(NamedTuple):
-    mean: jax.Array  # (C, d) μ
-    unit_lower: jax.Array  # (C, d, d) U, unit lower-triangular
-    log_chol_diag: jax.Array  # (C, d) ℓ, the log of the Cholesky diagonal
-    pool: jax.Array  # (C, P, d) the pooled points (accumulate-subsample), else (C, 0, d)
+    """Per-chain state in the kernel's layout: chain-major ((C, d), (C, d, d), (C, d), (C, P, d)) for
+    the points kernel, lanes-last ((d, C), (d, d, C), (d, C), (P, d, C)) for the stats kernel."""
+
+    mean: jax.Array  # μ
+    unit_lower: jax.Array  # U, unit lower-triangular
+    log_chol_diag: jax.Array  # ℓ, the log of the Cholesky diagonal
+    pool: jax.Array  # the pooled points (accumulate-subsample); P = 0 otherwise
 
 
 SPECTRAL = ("w2", "log_eig_max", "log_eig_min")
+# spectral_every='log' (the default): every generation up to SPECTRAL_DENSE, then SPECTRAL_PER_OCTAVE
+# per doubling, and the last. At d = 10 one exact Jacobi SVD costs about 5x a whole generation step,
+# so computing it every generation would make the default run 4-5x slower (benchmarks/README.md).
+SPECTRAL_DENSE = 16
+SPECTRAL_PER_OCTAVE = 4
+# The log-spaced generations live in a fixed-length table (one compiled program for every run
+# length): 16·2^(k/4) for k ≤ 128 reaches past 2³¹, the engine's largest generation.
+_LOG_TABLE = 128
+
+
+def log_spaced_generations() -> np.ndarray:
+    """The generations past SPECTRAL_DENSE that spectral_every='log' computes: ⌈16·2^{k/4}⌉, k ≥ 1
+    (clipped at int32's largest)."""
+    k = np.arange(1, _LOG_TABLE + 1, dtype=np.float64)
+    g = np.ceil(SPECTRAL_DENSE * 2.0 ** (k / SPECTRAL_PER_OCTAVE))
+    return np.minimum(g, np.iinfo(np.int32).max).astype(np.int64)
+
+
+def spectral_rows(spectral_every: "int | str", last: int) -> np.ndarray:
+    """Boolean mask over generations 0..last: where the spectral metrics are computed."""
+    rows = np.arange(last + 1)
+    if spectral_every == "log":
+        todo = (rows <= SPECTRAL_DENSE) | np.isin(rows, log_spaced_generations())
+    elif int(spectral_every) == 0:
+        return np.zeros(last + 1, bool)
+    else:
+        todo = rows % int(spectral_every) == 0
+    todo[last] = True
+    return todo
 
 
 def covariance_of(U: np.ndarray, ell: np.ndarray) -> np.ndarray:
@@ -55,10 +103,23 @@ def ldl_of(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def reference(mean0: np.ndarray, cov0: np.ndarray) -> dict[str, np.ndarray]:
-    """D_0's Gaussian fit in the forms the kernels use."""
+    """D_0's Gaussian fit in the forms the kernels use (``chol_t`` = L₀ᵀ for W₂'s nuclear norm)."""
     U0, ell0 = ldl_of(cov0)
     return {"mean": mean0, "cov": cov0, "trace": np.trace(cov0), "sigma": np.sqrt(cov0[0, 0]), "U": U0,
-            "ell": ell0, "ell_max": ell0.max()}
+            "ell": ell0, "ell_max": ell0.max(), "chol_t": np.linalg.cholesky(cov0).T}
+
+
+def is_isotropic(cov0: np.ndarray) -> bool:
+    """Σ₀ = cI: then ‖L₀ᵀL‖_* = √c‖L‖_* and one singular-value decomposition serves W₂ and the
+    eigenvalues."""
+    cov0 = np.asarray(cov0)
+    return bool(np.all(cov0 == cov0[0, 0] * np.eye(cov0.shape[0])))
+
+
+def chi2_rounds(chains: int, d: int, smallest_m: float) -> int:
+    """Up-front Marsaglia–Tsang rounds for ``chains`` Bartlett draws whose smallest χ² shape is
+    (M − d)/2 at the run's smallest M (speed only)."""
+    return default_rounds(max(int(chains), 1) * d, max((float(smallest_m) - d) / 2.0, 0.5))
 
 
 def _x_axes(x) -> dict[str, int | None]:
@@ -66,14 +127,19 @@ def _x_axes(x) -> dict[str, int | None]:
     return {k: (0 if jnp.ndim(v) else None) for k, v in x.items()}
 
 
-def _cheap_metrics(ref, d, mu, U, ell):
-    dm = mu - ref["mean"]
-    s = jnp.max(ell)
-    K = wishart.scaled_factor(U, ell, s)
-    ksq = jnp.sum(K * K)
+def _lanes(a: jax.Array, nb: int = 1) -> jax.Array:
+    return jnp.reshape(a, jnp.shape(a) + (1,) * nb)
+
+
+def cheap_metrics(ref, d, mu, U, ell) -> dict[str, jax.Array]:
+    """Metrics of lanes-last states ((d, C), (d, d, C), (d, C)) that need no decomposition."""
+    dm = mu - _lanes(ref["mean"])
+    s = spectral.max_leading(ell)
+    K = wishart.scaled_factor(U, ell, s[None])
+    ksq = spectral.sum_leading(K * K, 2)
     out = {
-        "mean_sq": jnp.sum(dm * dm),
-        "logdet": 2.0 * jnp.sum(ell),
+        "mean_sq": spectral.sum_leading(dm * dm),
+        "logdet": 2.0 * spectral.sum_leading(ell),
         "trace": jnp.exp(2.0 * s) * ksq,
         "log_trace": 2.0 * s + jnp.log(ksq),
     }
@@ -81,23 +147,44 @@ def _cheap_metrics(ref, d, mu, U, ell):
         sigma = jnp.exp(ell[0])
         out["sigma"] = sigma
         out["w2"] = out["mean_sq"] + (sigma - ref["sigma"]) ** 2
-    return out, s, K
+    return out
 
 
-def _spectral_metrics(ref, d, U, ell, s, K, mean_sq, trace):
-    # Largest eigenvalue of Σ = e^{2s} K Kᵀ; smallest from the inverse, scaled by its own largest.
-    lam = jnp.linalg.eigvalsh(K @ K.T)
-    log_max = 2.0 * s + jnp.log(lam[-1])
-    smin = jnp.min(ell)
-    Uinv = jax.scipy.linalg.solve_triangular(U, jnp.eye(d, dtype=U.dtype), lower=True, unit_diagonal=True)
-    K2 = jnp.exp(smin - ell)[:, None] * Uinv
-    log_min = 2.0 * smin - jnp.log(jnp.linalg.eigvalsh(K2 @ K2.T)[-1])
-    log_min = jnp.where(jnp.isneginf(smin), -jnp.inf, log_min)  # a singular Σ: λ_min = 0
-    # W2: tr (Σ0^{1/2} Σ Σ0^{1/2})^{1/2} = Σ sqrt eig(Lᵀ Σ0 L), L = e^s K.
-    cross = jnp.linalg.eigvalsh(K.T @ ref["cov"] @ K)
-    nuc = jnp.exp(s) * jnp.sum(jnp.sqrt(jnp.maximum(cross, 0.0)))
-    bures = jnp.maximum(ref["trace"] + trace - 2.0 * nuc, 0.0)
-    return {"w2": mean_sq + bures, "log_eig_max": log_max, "log_eig_min": log_min}
+def spectral_metrics(ref, d, isotropic, U, ell, mean_sq, trace) -> dict[str, jax.Array]:
+    """W₂² and ln λ_max, ln λ_min of Σ = L Lᵀ, L = U diag(e^ℓ), lanes-last, by the log-scaled Jacobi
+    SVD of :mod:`.spectral` (no LAPACK call: see the module docstring on the hang that caused).
+
+    ln λ_max, ln λ_min are twice the extreme ln σ of L; W₂² = ‖μ − μ₀‖² + tr Σ + tr Σ₀ − 2‖L₀ᵀL‖_*
+    (tr(Σ₀^{1/2} Σ Σ₀^{1/2})^{1/2} = ‖L₀ᵀL‖_*, the nuclear norm); for Σ₀ = cI that is √c‖L‖_*, so one
+    decomposition serves all three, otherwise L and L₀ᵀL go through one call as a batch of two."""
+    # a singular fit (points sampler, M ≤ d) has dead columns, ℓ_j = −inf: zero columns of L, which
+    # Jacobi never rotates and reports as ln σ = −inf (so ln λ_min = −inf: λ_min = 0)
+    dead = jnp.isneginf(ell)
+    U, ell = jnp.where(dead[None], 0.0, U), jnp.where(dead, 0.0, ell)
+    if isotropic:
+        log_sv = spectral.log_singular_values(U, ell)
+        log_nuc = jnp.log(ref["sigma"]) + spectral.logsumexp0(log_sv)
+    else:
+        LU = wishart.matmul_lanes(_lanes(ref["chol_t"]), U)
+        both = spectral.log_singular_values(jnp.stack([U, LU], axis=2), jnp.stack([ell, ell], axis=1))
+        log_sv, log_nuc = both[:, 0], spectral.logsumexp0(both[:, 1])
+    bures = jnp.maximum(ref["trace"] + trace - 2.0 * jnp.exp(log_nuc), 0.0)
+    return {"w2": mean_sq + bures, "log_eig_max": 2.0 * spectral.max_leading(log_sv),
+            "log_eig_min": -2.0 * spectral.max_leading(-log_sv)}
+
+
+def _materialise(x: dict, lanes: int) -> dict:
+    """This generation's inputs as plain buffers. Each is a dynamic slice of the per-generation
+    table (or a gather by lane in a sweep); XLA:CPU fuses such a slice into every loop that reads the
+    value, and a loop with a dynamic slice in it no longer vectorises (the d³ update ran ~25× slower
+    for one ``col < ν`` mask). A sort is never fused, so sorting the stacked inputs by their own
+    (ordered) row index leaves them unchanged and materialised."""
+    names = [k for k in x if k != "t"]
+    shape = () if all(jnp.ndim(x[k]) == 0 for k in names) else (lanes,)
+    vals = jnp.stack([jnp.broadcast_to(x[k], shape) for k in names])
+    order = jax.lax.broadcasted_iota(jnp.int32, vals.shape, 0)
+    _, vals = jax.lax.sort((order, vals), dimension=0, num_keys=1)
+    return {**{k: vals[i] for i, k in enumerate(names)}, "t": x["t"]}
 
 
 @dataclass(frozen=True)
@@ -106,7 +193,8 @@ class _GaussianKernel(Kernel):
     dtype: str = "float32"
     workflow: str = "replace"
     uses_gamma: bool = False
-    spectral_every: int = 1
+    spectral_every: "int | str" = "log"
+    isotropic_reference: bool = False
 
     name: ClassVar[str] = "gaussian"
     chain_axis: ClassVar[int] = 0
@@ -124,42 +212,59 @@ class _GaussianKernel(Kernel):
     def init(self, params: Params, chains: int) -> State:
         ref = self._ref(params)
         d = self.dim
-        return State(jnp.broadcast_to(ref["mean"], (chains, d)), jnp.broadcast_to(ref["U"], (chains, d, d)),
-                     jnp.broadcast_to(ref["ell"], (chains, d)),
-                     jnp.zeros((chains, self.pool_length(), d), self.fdt))
-
-    def observe(self, state: State, params: Params, generation) -> dict[str, jax.Array]:
-        ref = self._ref(params)
-        d, every = self.dim, self.spectral_every
-        last = params.get("last")
-
-        def one(mu, U, ell):
-            out, s, K = _cheap_metrics(ref, d, mu, U, ell)
-            if d > 1 and every > 0:
-                args = (U, ell, s, K, out["mean_sq"], out["trace"])
-                if every == 1:
-                    out.update(_spectral_metrics(ref, d, *args))
-                else:
-                    nan = jnp.full((), jnp.nan, U.dtype)
-                    todo = (generation % every == 0) | (generation == last)
-                    out.update(jax.lax.cond(todo, lambda a: _spectral_metrics(ref, d, *a),
-                                            lambda a: dict.fromkeys(SPECTRAL, nan), args))
-            return out
-
-        return jax.vmap(one)(state.mean, state.unit_lower, state.log_chol_diag)
-
-    def snapshot(self, state: State) -> dict[str, jax.Array]:
-        return {"mean": state.mean, "unit_lower": state.unit_lower, "log_chol_diag": state.log_chol_diag}
+        state = State(jnp.broadcast_to(ref["mean"], (chains, d)), jnp.broadcast_to(ref["U"], (chains, d, d)),
+                      jnp.broadcast_to(ref["ell"], (chains, d)),
+                      jnp.zeros((chains, self.pool_length(), d), self.fdt))
+        return state if self.chain_axis == 0 else State(*(jnp.moveaxis(a, 0, -1) for a in state))
 
     def step(self, keys_C, state: State, params: Params, x) -> State:
+        """One chain's generation (``one``) vmapped over the chain axis of the kernel's layout."""
         x = select_column(x, params)
         ref = self._ref(params)
         x = {k: (v if k == "t" else jnp.asarray(v, self.fdt)) for k, v in x.items()}
         one = lambda key, mu, U, ell, pool, x: self.one(key, mu, U, ell, pool, x, ref, params)  # noqa: E731
-        return State(*jax.vmap(one, in_axes=(0, 0, 0, 0, 0, _x_axes(x)))(keys_C, *state, x))
+        ax = self.chain_axis
+        return State(*jax.vmap(one, in_axes=(0, ax, ax, ax, ax, _x_axes(x)), out_axes=ax)(keys_C, *state, x))
+
+    def _to_lanes(self, a: jax.Array) -> jax.Array:
+        """A state leaf in the lanes-last layout the metrics use."""
+        return a if self.chain_axis == -1 else jnp.moveaxis(a, 0, -1)
+
+    def _spectral_now(self, generation, last):
+        every = self.spectral_every
+        if every == "log":
+            table = jnp.asarray(log_spaced_generations(), jnp.int32)
+            return (generation <= SPECTRAL_DENSE) | jnp.any(table == generation) | (generation == last)
+        return (generation % every == 0) | (generation == last)
+
+    def observe(self, state: State, params: Params, generation) -> dict[str, jax.Array]:
+        ref = self._ref(params)
+        d, every = self.dim, self.spectral_every
+        mu, U, ell = (self._to_lanes(a) for a in state[:3])
+        out = cheap_metrics(ref, d, mu, U, ell)
+        if d > 1 and every != 0:
+            args = (U, ell, out["mean_sq"], out["trace"])
+            run = lambda a: spectral_metrics(ref, d, self.isotropic_reference, *a)  # noqa: E731
+            if every == 1:
+                out.update(run(args))
+            else:
+                nan = jnp.full(jnp.shape(ell)[1:], jnp.nan, U.dtype)
+                out.update(jax.lax.cond(self._spectral_now(generation, params.get("last")), run,
+                                        lambda a: dict.fromkeys(SPECTRAL, nan), args))
+        return out
+
+    def snapshot(self, state: State) -> dict[str, jax.Array]:
+        return {"mean": state.mean, "unit_lower": state.unit_lower, "log_chol_diag": state.log_chol_diag}
 
     def one(self, key, mu, U, ell, pool, x, ref, params):
         raise NotImplementedError
+
+
+def chains_first(arrays: dict[str, np.ndarray], chain_axis: int, lead: int = 0) -> dict[str, np.ndarray]:
+    """Host arrays of a kernel's layout (after ``lead`` leading axes) in the chain-major layout."""
+    if chain_axis == 0:
+        return dict(arrays)
+    return {k: np.moveaxis(v, -1, lead) if v.ndim > lead else v for k, v in arrays.items()}
 
 
 def _original_count(key, m, gamma, dtype):
@@ -182,16 +287,37 @@ def _previous_group(U, ell, s, x):
 
 @dataclass(frozen=True)
 class StatsKernel(_GaussianKernel):
-    """The sufficient-statistic sampler (Gaussian D_0; replace or accumulate)."""
+    """The sufficient-statistic sampler (Gaussian D_0; replace or accumulate).
+
+    Its state is carried lanes-last (chains the last, fastest axis), so the replace workflow without
+    mixing runs as one explicitly batched Bartlett update: the Threefry hashes, the normals, the χ²
+    attempts, the triangular update and the metrics all vectorise across chains (a vmap would put
+    the chains first and vectorise over d only). Mixing and accumulate vmap one chain's step over
+    the last axis. ``chi2_rounds``: Marsaglia–Tsang attempts drawn up front (speed only, the law
+    does not depend on it; :func:`..samplers.gamma.default_rounds`)."""
+
+    chi2_rounds: int = 2
+
+    chain_axis: ClassVar[int] = -1
+
+    def step(self, keys_C, state: State, params: Params, x) -> State:
+        if self.workflow == "accumulate" or self.uses_gamma:
+            return super().step(keys_C, state, params, x)
+        mu, U, ell, pool = state
+        C = int(keys_C.shape[0])
+        x = select_column(x, params)
+        x = _materialise({k: (v if k == "t" else jnp.asarray(v, self.fdt)) for k, v in x.items()}, C)
+        k0, k1 = key_words(keys_C)
+        # every fit has M ≥ d + 1 (check_sizes), so ν ≥ d: no singular-case masks in the d³ update
+        log_b, lower, z = wishart.bartlett_words(k0, k1, x["nu"], self.dim, self.fdt, extra_normals=self.dim,
+                                                 rounds=self.chi2_rounds, full_rank=True)
+        U, ell, mu = wishart.ldl_update(U, ell, log_b, lower, x["log_div"], mean=(mu, z * x["inv_sqrt_m"]),
+                                        full_rank=True)
+        return State(mu, U, ell, pool)
 
     def one(self, key, mu, U, ell, pool, x, ref, params):
         d, dtype = self.dim, self.fdt
         accumulate = self.workflow == "accumulate"
-        if not accumulate and not self.uses_gamma:
-            log_b, lower, z = wishart.bartlett(key, x["nu"], d, dtype, extra_normals=d)
-            mu = mu + U @ (jnp.exp(ell) * z) * x["inv_sqrt_m"]
-            U, ell = wishart.ldl_update(U, ell, log_b, lower, x["log_div"])
-            return mu, U, ell, pool
         k_count, k_model, k_orig = jax.random.split(key, 3)
         m = x["m"]
         n_orig = _original_count(k_count, m, x["gamma"], dtype) if self.uses_gamma else jnp.zeros((), dtype)
@@ -298,7 +424,7 @@ class PointsKernel(_GaussianKernel):
             log_b = jnp.where(dead, -jnp.inf, jnp.log(jnp.diagonal(C)))
             lower = jnp.where(dead[None, :], 0.0, jnp.tril(C, -1))
         else:
-            C = jnp.linalg.cholesky(zc.T @ zc)
+            C = wishart.cholesky_lower(zc.T @ zc)  # no LAPACK call in a kernel (see the module docstring)
             log_b, lower = jnp.log(jnp.diagonal(C)), jnp.tril(C, -1)
         if self.location == "median":  # coordinate j of L z is √Σ_jj · N(0, 1): the median needs the points
             mu = mu + masked_median((z * jnp.exp(ell)) @ U.T, x["m"])
@@ -355,4 +481,5 @@ class PointsKernel(_GaussianKernel):
 
 
 __all__ = ["StatsKernel", "PointsKernel", "State", "covariance_of", "ldl_of", "reference", "masked_median",
-           "SPECTRAL"]
+           "SPECTRAL", "spectral_rows", "chains_first", "is_isotropic", "chi2_rounds", "cheap_metrics",
+           "spectral_metrics"]

@@ -14,7 +14,8 @@ from .kernel import covariance_of
 
 def _band(ax, x, mean, se, label, color=None):
     ok = np.isfinite(mean)
-    line, = ax.plot(x[ok], mean[ok], label=label, color=color, lw=1.6)
+    sparse = 0 < ok.sum() < ok.size  # spectral metrics exist at some generations only (spectral_every)
+    line, = ax.plot(x[ok], mean[ok], label=label, color=color, lw=1.6, marker="." if sparse else None, ms=4)
     if np.any(np.isfinite(se[ok])):
         ax.fill_between(x[ok], (mean - 2 * se)[ok], (mean + 2 * se)[ok], color=line.get_color(), alpha=0.25, lw=0)
     return line

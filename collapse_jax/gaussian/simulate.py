@@ -13,7 +13,7 @@ from ..core.process import Process
 from ..core.results import SimulationResult
 from ..core.simulation import Prepared
 from ..core.sweepable import Sweepable
-from .kernel import PointsKernel, StatsKernel, covariance_of, reference
+from .kernel import PointsKernel, StatsKernel, chains_first, chi2_rounds, covariance_of, is_isotropic, reference
 from .original import Original, make_original
 from .theory import divisor, predictions
 
@@ -46,6 +46,13 @@ def check_sizes(process: Process, d: int, estimator: str, singular_ok: bool = Fa
     return smallest <= d
 
 
+def check_spectral_every(spectral_every: "int | str") -> "int | str":
+    """'log' or an integer k ≥ 0."""
+    if isinstance(spectral_every, str) and spectral_every == "log":
+        return "log"
+    return as_int("spectral_every", spectral_every, minimum=0)
+
+
 def _columns(process: Process, estimator: str):
     """The Gaussian family's per-generation inputs beyond the process's own."""
 
@@ -66,13 +73,13 @@ def _columns(process: Process, estimator: str):
 
 def prepare(mean0: Any = None, cov0: Any = None, *, process: Process, estimator: str = "unbiased",
             sampler: str = "stats", original: "str | Original | None" = "gaussian", dtype: str = "float32",
-            spectral_every: int = 1, chains: int = 1, location: str = "mean") -> Prepared:
+            spectral_every: "int | str" = "log", chains: int = 1, location: str = "mean") -> Prepared:
     """The validated run (also how the sweep turns a grid point into lanes)."""
     choice("estimator", estimator, ESTIMATORS)
     choice("sampler", sampler, SAMPLERS)
     choice("location", location, LOCATIONS)
     dtype = simulation.check_dtype(dtype)
-    spectral_every = as_int("spectral_every", spectral_every, minimum=0)
+    spectral_every = check_spectral_every(spectral_every)
     orig = make_original(original, mean0, cov0)
     d = orig.dim
     if process.mixing.uses("beta"):
@@ -95,10 +102,11 @@ def prepare(mean0: Any = None, cov0: Any = None, *, process: Process, estimator:
                    and not process.mixing.uses("gamma") and orig.kind != "data")
     singular = check_sizes(process, d, estimator, singular_ok)
     common = dict(dim=d, dtype=dtype, workflow=process.workflow, uses_gamma=process.mixing.uses("gamma"),
-                  spectral_every=spectral_every)
+                  spectral_every=spectral_every, isotropic_reference=is_isotropic(orig.cov))
     params: dict[str, Any] = {"ref": reference(orig.mean, orig.cov), "last": np.int32(process.generations)}
     if sampler == "stats":
-        kernel = StatsKernel(**common)
+        smallest = process.schedule.extremes(process.generations)[0] if process.generations else d + 1
+        kernel = StatsKernel(**common, chi2_rounds=chi2_rounds(chains, d, smallest))
     else:
         G = process.generations
         m_max = process.schedule.extremes(G)[2] if G else 1
@@ -137,7 +145,7 @@ def simulate(
     estimator: str = "unbiased",
     sampler: str = "stats",
     original: "str | Original | None" = "gaussian",
-    spectral_every: int = 1,
+    spectral_every: "int | str" = "log",
     dtype: str = "float32",
     location: str = "mean",
     progress: bool = True,
@@ -165,8 +173,12 @@ def simulate(
     Metrics (rows, chains), a row every ``metrics_every`` generations: ``w2`` (W₂² to D_0's
     Gaussian fit), ``mean_sq`` = ‖μ_n − μ_0‖², ``logdet``, ``trace``, ``log_trace``,
     ``log_eig_max``, ``log_eig_min`` and, in 1-D, ``sigma``. The spectral ones (``w2`` for d > 1 and
-    the eigenvalues) are computed every ``spectral_every``-th generation and at the last (NaN
-    elsewhere; 0 leaves them out). ``predictions`` hold every exact expectation known for the
+    the eigenvalues) need an exact singular-value decomposition per chain (a Jacobi SVD, several
+    times the cost of a generation), so by default (``spectral_every='log'``) they are computed at
+    every generation up to 16, then at 4 log-spaced generations per doubling, and at the last:
+    exact there, NaN elsewhere (enough for any curve on a log axis and the rates (1/n) ln λ).
+    ``spectral_every=k`` computes them every k-th generation and at the last (1 = every
+    generation), 0 leaves them out. ``predictions`` hold every exact expectation known for the
     configuration. ``final`` holds every chain's ``mean`` and ``cov`` (and the collapse-safe factors
     ``unit_lower``, ``log_chol_diag``: Σ = U diag(e^{2ℓ}) Uᵀ). ``trajectory`` keeps (μ, U, ℓ) of the
     first ``record_chains`` chains at every ``record_every``-th generation (default: every row).
@@ -183,12 +195,13 @@ def simulate(
 
     def finish(out: Output) -> SimulationResult:
         config = simulation.run_config(prepared, **run, output=out)
-        state = out.state
-        final = {"mean": np.asarray(state.mean), "unit_lower": np.asarray(state.unit_lower),
-                 "log_chol_diag": np.asarray(state.log_chol_diag)}
+        state, ax = out.state, prepared.kernel.chain_axis
+        final = chains_first({"mean": np.asarray(state.mean), "unit_lower": np.asarray(state.unit_lower),
+                              "log_chol_diag": np.asarray(state.log_chol_diag)}, ax)
         final["cov"] = covariance_of(final["unit_lower"], final["log_chol_diag"])
         preds = predictions(orig, process, estimator, out.rows, location=location)
-        trajectory = dict(out.trajectory, generation=out.snapshot_rows) if out.trajectory else {}
+        trajectory = dict(chains_first(out.trajectory, ax, lead=1), generation=out.snapshot_rows) \
+            if out.trajectory else {}
         return SimulationResult("gaussian", config, out.metrics, rows=out.rows, final=final, trajectory=trajectory,
                                 predictions={k: v for k, v in preds.items() if k in out.metrics},
                                 unbounded=UNBOUNDED)

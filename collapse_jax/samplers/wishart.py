@@ -25,72 +25,159 @@ and re-factorising S), computed after scaling by the largest e^ℓ so nothing un
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
-from .gamma import _MT_ROUNDS, _loggamma_from, _normals_from_uniforms
+from .gamma import _MT_ROUNDS, key_words, loggamma_lanes, normal_from_unit, uniform_pair
+
+# Threefry stream of the Bartlett normals (the χ² attempts use streams ≥ 1, see gamma.py).
+_NORMAL_STREAM = 0
 
 
-def _tril_embedding(d: int, dtype) -> jax.Array:
-    """Constant one-hot (d(d−1)/2, d·d) matrix placing a vector in the strict lower triangle (a
-    matmul, much faster under vmap than a scatter)."""
-    import numpy as np
-
-    rows, cols = np.tril_indices(d, -1)
-    E = np.zeros((rows.size, d * d))
-    E[np.arange(rows.size), rows * d + cols] = 1.0
-    return jnp.asarray(E, dtype)
+def _lanes(a: jax.Array, nb: int) -> jax.Array:
+    """Append ``nb`` unit axes so a per-matrix constant broadcasts against trailing lane axes."""
+    return jnp.reshape(a, jnp.shape(a) + (1,) * nb)
 
 
-def bartlett(key: jax.Array, nu: jax.Array, d: int, dtype, extra_normals: int = 0):
-    """Bartlett factor of W_d(ν, I) for any ν ≥ 0 (singular when ν < d): returns ``(log_diag, lower)``
-    with ``log_diag[k] = ln √χ²_{ν−k}`` (0-based k; −inf where k ≥ ν) and ``lower`` the strictly
-    lower-triangular N(0,1) part (zero in columns ≥ ν). With ``extra_normals`` = n > 0 also returns n
-    further independent standard normals (one random draw serves all).
+def _strict_lower_rows(tri: jax.Array, d: int, extra: jax.Array | None = None) -> jax.Array:
+    """(d(d−1)/2, *lanes) values, row by row, into the strict lower triangle of (d, d, *lanes): static
+    slices and one concatenation (no scatter, no gather, no matmul). ``extra`` (n, *lanes) values are
+    appended as further rows of width d (zero-padded), so they leave the same concatenation."""
+    lanes = tri.shape[1:]
+    rows = []
+    for i in range(d):
+        start = i * (i - 1) // 2
+        pieces = [tri[start:start + i]] if i else []
+        pieces.append(jnp.zeros((d - i,) + lanes, tri.dtype))
+        rows.append(jnp.concatenate(pieces, axis=0))
+    if extra is not None and extra.shape[0]:
+        n = extra.shape[0]
+        width = -(-n // d) * d
+        padded = jnp.concatenate([extra, jnp.zeros((width - n,) + lanes, tri.dtype)], axis=0)
+        rows.extend(padded.reshape((width // d, d) + lanes))
+    return jnp.stack(rows, axis=0)
+
+
+def bartlett_words(k0, k1, nu, d: int, dtype, extra_normals: int = 0, rounds: int = _MT_ROUNDS,
+                   full_rank: bool = False):
+    """Bartlett factors of W_d(ν, I) for a batch of lanes, lane-minor layout.
+
+    ``k0``, ``k1``: the two uint32 key words of each lane (any shape ``lanes``); ``nu``: a scalar or
+    ``lanes``-shaped. Returns ``log_diag`` (d, *lanes) with ``log_diag[k] = ln √χ²_{ν−k}`` (0-based k;
+    −inf where k ≥ ν), ``lower`` (d, d, *lanes) strictly lower-triangular N(0, 1) (zero in columns
+    ≥ ν), and, when ``extra_normals`` = n > 0, ``extra`` (n, *lanes) further standard normals.
+    ``full_rank=True`` promises ν ≥ d (every fit of the simulation has M ≥ d + 1) and skips the masks
+    of the singular case (which XLA would otherwise evaluate inside the d³ update's loop).
+
+    Every number is a pure function of the lane's key: normals are Threefry stream 0 (node = index of
+    a pair of normals), the χ² draws are log-Gamma lanes (node = k), see :mod:`.gamma`. The lanes
+    axes are last, so every operation vectorises across lanes.
     """
+    dtype = jnp.dtype(dtype)
+    k0 = jnp.asarray(k0, jnp.uint32)
+    k1 = jnp.asarray(k1, jnp.uint32)
+    lanes = jnp.broadcast_shapes(k0.shape, k1.shape, jnp.shape(nu))
+    nb = len(lanes)
+    k0, k1 = jnp.broadcast_to(k0, lanes), jnp.broadcast_to(k1, lanes)
     n_tri = d * (d - 1) // 2
-    R = _MT_ROUNDS
-    n_norm = extra_normals + n_tri + R * d
-    n_unif = R * d + d
-    k_main, k_more = jax.random.split(key)
-    u = jax.random.uniform(k_main, (n_norm + n_unif,), dtype)
-    z = _normals_from_uniforms(u[:n_norm])
-    extra, tri, v = z[:extra_normals], z[extra_normals:extra_normals + n_tri], z[extra_normals + n_tri:]
-    uu = u[n_norm:]
-    k = jnp.arange(d, dtype=dtype)
-    nu = jnp.asarray(nu, dtype)
-    active = k < nu
-    shape = jnp.where(active, (nu - k) / 2.0, 1.0)
-    log_chi2 = _loggamma_from(k_more, shape, v.reshape(R, d), uu[:R * d].reshape(R, d), uu[R * d:])
-    log_diag = jnp.where(active, 0.5 * (log_chi2 + jnp.log(jnp.asarray(2.0, dtype))), -jnp.inf)
-    if n_tri:
-        lower = (tri @ _tril_embedding(d, dtype)).reshape(d, d)
+    n_norm = extra_normals + n_tri
+    if n_norm:
+        pairs = (n_norm + 1) // 2
+        node = _lanes(jnp.arange(pairs, dtype=jnp.uint32), nb)
+        u0, u1 = uniform_pair(k0, k1, node, _NORMAL_STREAM, dtype)
+        z = normal_from_unit(jnp.concatenate([u0, u1], axis=0)[:n_norm])
     else:
-        lower = jnp.zeros((d, d), dtype)
-    lower = jnp.where(jnp.arange(d)[None, :] < nu, lower, 0.0)
+        z = jnp.zeros((0,) + lanes, dtype)
+    extra, tri = z[:extra_normals], z[extra_normals:]
+    # The triangle and the extra normals leave one concatenation, which XLA:CPU materialises: a
+    # consumer that reads a normal several times (the mean update reads each of the d extra normals d
+    # times) then loads it instead of re-evaluating erf⁻¹ in its own loop.
+    stacked = _strict_lower_rows(tri, d, extra) if d > 1 or extra_normals else None
+    if stacked is not None:
+        lower = stacked[:d]
+        extra = stacked[d:].reshape((-1,) + lanes)[:extra_normals]
+    k = _lanes(jnp.arange(d, dtype=dtype), nb)
+    nu = jnp.asarray(nu, dtype)
+    node = _lanes(jnp.arange(d, dtype=jnp.uint32), nb)
+    if stacked is None:
+        lower = jnp.zeros((d, d) + lanes, dtype)
+    if full_rank:
+        log_g = loggamma_lanes(k0, k1, node, (nu - k) / 2.0, dtype, rounds)
+        log_diag = 0.5 * (log_g + math.log(2.0))
+    else:
+        active = k < nu
+        shape = jnp.where(active, (nu - k) / 2.0, 1.0)
+        log_g = loggamma_lanes(k0, k1, node, shape, dtype, rounds)
+        log_diag = jnp.where(active, 0.5 * (log_g + math.log(2.0)), -jnp.inf)
+        col = _lanes(jnp.arange(d, dtype=dtype), nb)[None]
+        lower = jnp.where(col < nu, lower, 0.0)
     if extra_normals:
         return log_diag, lower, extra
     return log_diag, lower
 
 
-def ldl_update(U: jax.Array, ell: jax.Array, log_diag: jax.Array, lower: jax.Array,
-               log_div: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(U, ℓ) of L·B/√div for B = diag(e^{log_diag}) + lower. Singular L or B: a column j with ℓ_j or
-    log_diag_j = −inf is zero in L·B (L's dead columns form a suffix; a dead column of B is zero below
-    the diagonal), so it keeps ℓ'_j = −inf and gets U's column e_j."""
-    dead = jnp.isneginf(ell + log_diag)
-    expo = ell[:, None] - jnp.where(dead, 0.0, ell)[None, :] - jnp.where(dead, 0.0, log_diag)[None, :]
-    mask = jnp.tril(jnp.ones_like(U, dtype=bool), -1) & ~dead[None, :]
-    n_hat = jnp.where(mask, jnp.exp(jnp.where(mask, expo, 0.0)) * lower, 0.0)
-    U_new = U + U @ n_hat
+def bartlett(key: jax.Array, nu: jax.Array, d: int, dtype, extra_normals: int = 0, rounds: int = _MT_ROUNDS):
+    """Bartlett factor of W_d(ν, I) for any ν ≥ 0 (singular when ν < d) from one key: returns
+    ``(log_diag, lower)`` with ``log_diag[k] = ln √χ²_{ν−k}`` (0-based k; −inf where k ≥ ν) and ``lower``
+    the strictly lower-triangular N(0,1) part (zero in columns ≥ ν). With ``extra_normals`` = n > 0
+    also returns n further independent standard normals. (One lane of :func:`bartlett_words`.)
+    """
+    k0, k1 = key_words(key)
+    return bartlett_words(k0, k1, nu, d, dtype, extra_normals, rounds)
+
+
+def matmul_lanes(a: jax.Array, b: jax.Array) -> jax.Array:
+    """(n, k, *lanes) @ (k, m, *lanes) -> (n, m, *lanes) as k broadcast multiply-adds, which XLA fuses
+    into one loop vectorised across the trailing lane axes (a batched dot would put the lanes first
+    and call a tiny GEMM per lane)."""
+    out = a[:, 0:1] * b[0:1]
+    for j in range(1, a.shape[1]):
+        out = out + a[:, j:j + 1] * b[j:j + 1]
+    return out
+
+
+def ldl_update(U: jax.Array, ell: jax.Array, log_diag: jax.Array, lower: jax.Array, log_div: jax.Array,
+               mean: tuple[jax.Array, jax.Array] | None = None, full_rank: bool = False):
+    """(U, ℓ) of L·B/√div for B = diag(e^{log_diag}) + lower. Shapes (d, d, *lanes) and (d, *lanes)
+    (no lanes for one matrix).
+
+    Singular L or B: a column j with ℓ_j or log_diag_j = −inf is zero in L·B (L's dead columns form a
+    suffix; a dead column of B is zero below the diagonal), so it keeps ℓ'_j = −inf and gets U's
+    column e_j. ``full_rank=True`` promises no such column and leaves out those masks (they would sit
+    inside the d³ product's loop).
+
+    With ``mean = (μ, w)`` also returns μ + L w = μ + U (e^ℓ ∘ w) (the sample mean μ + L z/√m for
+    w = z/√m), computed as one more column of the same product: (U, ℓ, μ')."""
     d = U.shape[0]
-    U_new = jnp.where(mask, U_new, jnp.eye(d, dtype=U.dtype))
-    return U_new, ell + log_diag - 0.5 * log_div
+    nb = U.ndim - 2
+    mask = _lanes(jnp.tril(jnp.ones((d, d), dtype=bool), -1), nb)
+    ell_col, log_diag_col = ell, log_diag
+    if not full_rank:
+        dead = jnp.isneginf(ell + log_diag)
+        ell_col, log_diag_col = jnp.where(dead, 0.0, ell), jnp.where(dead, 0.0, log_diag)
+        mask = mask & ~dead[None]
+    num = jnp.where(mask, lower, 0.0)
+    expo = jnp.where(mask, ell[:, None] - ell_col[None, :] - log_diag_col[None, :], 0.0)
+    if mean is not None:
+        num = jnp.concatenate([num, mean[1][:, None]], axis=1)
+        expo = jnp.concatenate([expo, ell[:, None]], axis=1)
+    # N̂ = lower·e^{expo} (and the column e^ℓ w), written as a division: its last operation is then an
+    # expensive one, which XLA:CPU materialises instead of fusing into (and recomputing in) the
+    # product below, which reads every element d times. As expo → −∞, e^{−expo} → inf and N̂ → 0.
+    n_hat = num / jnp.exp(-expo)
+    prod = matmul_lanes(U, n_hat)
+    U_new = jnp.where(mask, U + prod[:, :d], _lanes(jnp.eye(d, dtype=U.dtype), nb))
+    ell_new = ell + log_diag - 0.5 * log_div
+    if mean is not None:
+        return U_new, ell_new, mean[0] + prod[:, d]
+    return U_new, ell_new
 
 
 def scaled_factor(U: jax.Array, ell: jax.Array, s: jax.Array) -> jax.Array:
-    """L·e^{−s} = U diag(e^{ℓ−s})."""
-    return U * jnp.exp(ell - s)[None, :]
+    """L·e^{−s} = U diag(e^{ℓ−s}) (lanes, if any, trailing)."""
+    return U * jnp.exp(ell - s)[None]
 
 
 def from_factor(F: jax.Array, s: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -112,10 +199,42 @@ def from_factor(F: jax.Array, s: jax.Array) -> tuple[jax.Array, jax.Array]:
     return U, ell
 
 
+def lower_factor(a: jax.Array) -> jax.Array:
+    """Lower-triangular F (d × d) with F Fᵀ = a aᵀ for a (d × k), k ≥ d: the L of an LQ factorisation
+    by Householder reflections applied from the right (diagonal signs arbitrary).
+
+    Plain array code (d unrolled steps of O(d·k)), no LAPACK call: the Gaussian kernels must not
+    contain LAPACK custom calls (see ``gaussian._make_metrics`` on the hang they caused)."""
+    d, k = a.shape
+    cols = jnp.arange(k)
+    for i in range(d):
+        x = jnp.where(cols >= i, a[i], 0.0)
+        norm = jnp.sqrt(jnp.sum(x * x))
+        alpha = jnp.where(x[i] < 0, norm, -norm)  # x − alpha e_i without cancellation
+        v = x - alpha * (cols == i).astype(a.dtype)
+        vv = jnp.sum(v * v)
+        scale = jnp.where(vv > 0, 2.0 / jnp.where(vv > 0, vv, 1.0), 0.0)
+        # rows above i are already zero in columns ≥ i, so the reflection leaves them unchanged
+        a = a - (a @ v)[:, None] * (scale * v)[None, :]
+    return jnp.tril(a[:, :d])
+
+
+def cholesky_lower(a: jax.Array) -> jax.Array:
+    """Lower Cholesky factor of a symmetric positive definite d × d matrix, in plain array code (d
+    unrolled outer-product steps; no LAPACK call, see :func:`lower_factor`)."""
+    d = a.shape[0]
+    idx = jnp.arange(d)
+    out = jnp.zeros_like(a)
+    for j in range(d):
+        col = jnp.where(idx >= j, a[:, j], 0.0) * jax.lax.rsqrt(a[j, j])
+        out = jnp.where(idx[None, :] == j, col[:, None], out)
+        a = a - col[:, None] * col[None, :]
+    return out
+
+
 def pooled_factor(stack: jax.Array) -> jax.Array:
-    """Lower-triangular F with F Fᵀ = stack·stackᵀ, from the QR of stackᵀ (d × k stack, k ≥ d)."""
-    r = jnp.linalg.qr(stack.T, mode="r")
-    return r[: stack.shape[0], :].T
+    """Lower-triangular F with F Fᵀ = stack·stackᵀ (d × k stack, k ≥ d)."""
+    return lower_factor(stack)
 
 
 def pool(counts: jax.Array, means: jax.Array, factors: jax.Array, s: jax.Array):
