@@ -552,3 +552,16 @@ def test_multivariate_hypergeometric_degenerate_and_addressable():
     big = np.asarray(samplers.multivariate_hypergeometric_KC(keys, 100, big_pool))
     small = np.asarray(samplers.multivariate_hypergeometric_KC(keys[:30], 100, big_pool[:, :30]))
     assert np.array_equal(big[:, :30], small)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_uniforms_never_reach_either_end(dtype):
+    # the extreme words: with 24 bits in float32 the top word rounded to u = 1 exactly, and BTRS
+    # divides by 0.5 - |u - 0.5|
+    with jax.enable_x64(dtype == "float64"):
+        words = jnp.asarray([0, 1, 2**31, 2**32 - 2, 2**32 - 1], jnp.uint32)
+        fdt = jnp.float64 if dtype == "float64" else jnp.float32
+        for u in (bits_to_unit(words, fdt), fine_unit(words, words, fdt)):
+            u = np.asarray(u, np.float64)
+            assert u.dtype == np.float64 and np.all(u > 0) and np.all(u < 1), u
+            assert np.all(np.diff(u) >= 0)  # monotone in the word

@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .threefry import threefry2x32
+from .threefry import bits_to_unit, threefry2x32
 
 # Rounds of Marsaglia–Tsang attempts drawn up front by default. At the shapes of a d = 10, M = 100
 # chain (a ≈ 45–50) an attempt is rejected with probability 6e-4, so two rounds leave ~4e-7 of the
@@ -51,12 +51,6 @@ def default_rounds(lanes: int, min_shape: float) -> int:
     return min(range(1, 7), key=passes)
 
 
-def _unit(w: jax.Array, dtype) -> jax.Array:
-    """uint32 -> uniform on the open interval (0, 1): (k + 1/2)·2⁻²³ for the top 23 bits k, every value
-    exact in float32 (with 24 bits, k + 1/2 would round to 2²⁴ and give u = 1)."""
-    return ((w >> jnp.uint32(9)).astype(dtype) + 0.5) * jnp.asarray(2.0 ** -23, dtype)
-
-
 def _unit53(w0: jax.Array, w1: jax.Array) -> jax.Array:
     """Two uint32 -> uniform on the open interval (0, 1): (k + 1/2)·2⁻⁵² for a 52-bit k, exact in
     float64."""
@@ -78,7 +72,7 @@ def uniform_pair(k0, k1, node, stream, dtype) -> tuple[jax.Array, jax.Array]:
         b0, b1 = threefry2x32(k0, k1, node, stream * jnp.uint32(2) + jnp.uint32(1))
         return _unit53(a0, a1), _unit53(b0, b1)
     w0, w1 = threefry2x32(k0, k1, node, stream)
-    return _unit(w0, dtype), _unit(w1, dtype)
+    return bits_to_unit(w0, dtype), bits_to_unit(w1, dtype)
 
 
 def normal_from_unit(u: jax.Array) -> jax.Array:

@@ -32,16 +32,18 @@ def threefry2x32(k0, k1, x0, x1):
 
 
 def bits_to_unit(bits, dtype):
-    """uint32 -> uniform on the open interval (0, 1): 24 bits in float32, 32 bits in float64
-    (BTRS divides by 0.5 - |u - 0.5| and takes log v, so neither end may be reached)."""
+    """uint32 -> uniform on the open interval (0, 1): (k + 1/2)·2⁻²³ for the top 23 bits k in float32,
+    (k + 1/2)·2⁻³² for all 32 in float64; every value is exact, so neither end is reached (BTRS
+    divides by 0.5 - |u - 0.5| and takes log v). With 24 bits in float32, k + 1/2 = 2²⁴ − 1/2 rounds
+    to 2²⁴ and the top word gave u = 1 exactly."""
     if jnp.dtype(dtype) == jnp.float64:
         return (bits.astype(jnp.float64) + 0.5) * 2.0**-32
-    return ((bits >> jnp.uint32(8)).astype(jnp.float32) + 0.5) * jnp.float32(2.0**-24)
+    return ((bits >> jnp.uint32(9)).astype(jnp.float32) + 0.5) * jnp.float32(2.0**-23)
 
 
 def fine_unit(y0, y1, dtype):
     """The finest uniform on (0, 1) one 64-bit Threefry output gives in ``dtype``: 52 bits in
-    float64 ((j + 1/2) 2^-52, so 1.0 is never reached), 24 bits in float32. Inversion uses it, so
+    float64 ((j + 1/2) 2^-52, so 1.0 is never reached), 23 bits in float32. Inversion uses it, so
     its cells are as small as the dtype allows."""
     if jnp.dtype(dtype) == jnp.float64:
         hi = (y0 >> jnp.uint32(12)).astype(jnp.float64)
