@@ -248,9 +248,9 @@ def gaussian_workload(size: dict, ctx: dict, min_time: float) -> list[dict]:
     t = measure(run, min_time, max_calls=5)
     rate = chains * gens / t["median_s"]
     peers = [{"name": "numpy batched over chains (points, cov, Cholesky)", "where": "CPU",
-              "throughput": numpy_batched(d, m, size["numpy_chains"], size["numpy_generations"])},
+              "throughput": 1.0 / numpy_batched(d, m, size["numpy_chains"], size["numpy_generations"])},
              {"name": "numpy one chain at a time (multivariate_normal + cov)", "where": "CPU",
-              "throughput": numpy_loop(d, m, size["loop_chain_generations"])}]
+              "throughput": 1.0 / numpy_loop(d, m, size["loop_chain_generations"])}]
     per = d + d * (d - 1) // 2 + 2 * d
     ceiling = None
     if ctx.get("rng"):

@@ -66,6 +66,22 @@ def numpy_batched(d, M, chains, generations) -> float:
     return _timed(run) / (generations * chains)
 
 
+def numpy_loop(d, M, chain_generations) -> float:
+    """Seconds per chain-generation of numpy one chain at a time (``multivariate_normal`` + ``cov``),
+    the official notebooks' way."""
+    rng = np.random.default_rng(0)
+    mu, cov = np.zeros(d), np.eye(d)
+
+    def run():
+        nonlocal mu, cov
+        for _ in range(chain_generations):
+            x = rng.multivariate_normal(mu, cov, size=M)
+            mu, cov = x.mean(axis=0), np.cov(x, rowvar=False)
+            _ = np.linalg.slogdet(cov)[1], (mu ** 2).sum()
+
+    return _timed(run) / chain_generations
+
+
 def measure(d, M, repeats, generations, quick, every=False):
     chains = CHAINS.get(d, 1024)
     paths = {"kernel": _ours(d, M, chains, generations, spectral_every=0),

@@ -25,8 +25,9 @@ import time
 
 import numpy as np
 
-from benchmarks.gaussian import _enable_compile_cache, _timed
+from benchmarks.gaussian import _timed
 from collapse_jax import gmm
+from collapse_jax.core.cache import enable_compilation_cache
 
 
 def ours(chains: int, generations: int, scheduler: str = "async") -> float:
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.chains, args.generations, args.sklearn_chains = 64, 10, 4
-    _enable_compile_cache()
+    enable_compilation_cache()
     start = time.strftime("%H:%M:%S")
     jax_rate = ours(args.chains, args.generations)
     sync_rate = ours(args.chains, args.generations, scheduler="sync")
