@@ -20,8 +20,13 @@ demo: install        ## every family once, with figures, under runs/demo (about 
 demo-full: install   ## the larger runs behind the README's figures, under runs/demo-full (about 10 minutes)
 	$(BIN)/collapse-jax demo --size full --out runs/demo-full --overwrite
 
+# The suite runs in two processes with an unlimited stack: late in one long process that had
+# compiled hundreds of programs, XLA:CPU segfaulted (twice, in the sweep tests) while compiling or
+# loading a program; each test passes on its own.
 test: install        ## the default suite (fast; statistical tolerances from the runs' own standard errors)
-	$(BIN)/python -m pytest
+	ulimit -s unlimited 2>/dev/null || true; \
+	$(BIN)/python -m pytest $(filter-out tests/test_s%.py tests/test_t%.py tests/test_v%.py,$(wildcard tests/test_*.py)) && \
+	$(BIN)/python -m pytest $(wildcard tests/test_s*.py tests/test_t*.py tests/test_v*.py)
 
 test-slow: install   ## long statistical runs and large shapes
 	$(BIN)/python -m pytest -m slow
