@@ -74,14 +74,14 @@ def test_loggamma_float64_and_bad_shapes():
 def test_uniform_words_are_open_interval():
     """Extreme Threefry words map strictly inside (0, 1), so log u and erf⁻¹(2u − 1) stay finite."""
     from collapse_jax.samplers import gamma
-    from collapse_jax.samplers.threefry import bits_to_unit
+    from collapse_jax.samplers.threefry import bits_to_unit, fine_unit
 
     w = jnp.asarray([0, 1, 0x7FFFFFFF, 0xFFFFFFFE, 0xFFFFFFFF], jnp.uint32)
     u32 = np.asarray(bits_to_unit(w, jnp.float32))
     assert np.all((u32 > 0) & (u32 < 1))
     assert np.all(np.isfinite(np.asarray(gamma.normal_from_unit(jnp.asarray(u32)))))
     with jax.enable_x64(True):
-        u64 = np.asarray(gamma._unit53(w, w))
+        u64 = np.asarray(fine_unit(w, w, jnp.float64))
         assert np.all((u64 > 0) & (u64 < 1))
         assert np.all(np.isfinite(np.asarray(gamma.normal_from_unit(jnp.asarray(u64)))))
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .threefry import bits_to_unit, threefry2x32
+from .threefry import bits_to_unit, fine_unit, threefry2x32
 
 # Rounds of Marsaglia–Tsang attempts drawn up front by default. At the shapes of a d = 10, M = 100
 # chain (a ≈ 45–50) an attempt is rejected with probability 6e-4, so two rounds leave ~4e-7 of the
@@ -51,26 +51,18 @@ def default_rounds(lanes: int, min_shape: float) -> int:
     return min(range(1, 7), key=passes)
 
 
-def _unit53(w0: jax.Array, w1: jax.Array) -> jax.Array:
-    """Two uint32 -> uniform on the open interval (0, 1): (k + 1/2)·2⁻⁵² for a 52-bit k, exact in
-    float64."""
-    hi = (w0 >> jnp.uint32(6)).astype(jnp.float64)
-    lo = (w1 >> jnp.uint32(6)).astype(jnp.float64)
-    return (hi * 2.0 ** 26 + lo + 0.5) * 2.0 ** -52
-
-
 def uniform_pair(k0, k1, node, stream, dtype) -> tuple[jax.Array, jax.Array]:
     """Two independent uniforms on (0, 1) per lane, a pure function of (k0, k1; node, stream).
 
     float32: the two words of one Threefry-2x32 call; float64: two calls (streams 2s and 2s + 1
-    of the same node), 53 bits each."""
+    of the same node), 52 bits each (:func:`threefry.fine_unit`)."""
     dtype = jnp.dtype(dtype)
     node = jnp.asarray(node, jnp.uint32)
     stream = jnp.asarray(stream, jnp.uint32)
     if dtype == jnp.float64:
         a0, a1 = threefry2x32(k0, k1, node, stream * jnp.uint32(2))
         b0, b1 = threefry2x32(k0, k1, node, stream * jnp.uint32(2) + jnp.uint32(1))
-        return _unit53(a0, a1), _unit53(b0, b1)
+        return fine_unit(a0, a1, dtype), fine_unit(b0, b1, dtype)
     w0, w1 = threefry2x32(k0, k1, node, stream)
     return bits_to_unit(w0, dtype), bits_to_unit(w1, dtype)
 
