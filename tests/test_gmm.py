@@ -302,7 +302,7 @@ def _drive(prepared, chains, seed):
     states, works = [], []
     for t in range(prepared.process.generations):
         x = {k: jnp.asarray(v[:1]) for k, v in prepared.table(t, t + 1).items()}
-        x.update(t=jnp.int32(t), valid=jnp.asarray(True))
+        x.update(t=jnp.int32(t))
         work = begin(streams.generation_keys(keys, x["t"]), state, x)
         states.append(state)
         works.append(work)

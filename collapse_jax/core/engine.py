@@ -4,8 +4,8 @@
 each one compiled call (a ``lax.scan``) whose program is cached by the kernel and the shapes, so a
 run, a resumed run and a sweep's chunks reuse one compilation. Inside a block:
 
-- generations beyond the last are padding (``x["valid"]`` false): the state passes through
-  unchanged, so one block length serves every run length;
+- generations beyond the last are padding: the loop's trip count is the block's real length
+  (``xs["count"]``, data, not shape), so one compiled block serves every run length;
 - metrics are observed every ``metrics_every`` generations (and after the last);
 - snapshots of the first ``record_chains`` chains are kept every ``record_every`` generations.
 
@@ -111,26 +111,31 @@ def _take_chains(a: jax.Array, k: int, chain_axis: int) -> jax.Array:
 
 
 def _block_body(kernel: Kernel, layout: Layout, state, keys_C, params: Params, xs):
-    """``layout.generations`` generations from ``state``; returns (state, metrics, snapshots)."""
+    """The first ``xs["count"]`` of ``layout.generations`` generations from ``state``; returns (state,
+    metrics, snapshots). Rows past the count run no generation (they are padding, dropped by ``run``)."""
+    count = xs["count"]
+    table = {k: v for k, v in xs.items() if k != "count"}
 
-    def generation(state, x):
-        def advance(state):
-            return kernel.step(generation_keys(keys_C, x["t"]), state, params, x)
+    def generation(i, state):
+        x = jax.tree.map(lambda a: a[i], table)
+        return kernel.step(generation_keys(keys_C, x["t"]), state, params, x)
 
-        return jax.lax.cond(x["valid"], advance, lambda s: s, state), None
-
-    def row(state, xs_row):
-        state, _ = jax.lax.scan(generation, state, xs_row)
-        done = jnp.max(jnp.where(xs_row["valid"], xs_row["t"] + 1, 0))
+    def row(state, r):
+        # A loop whose trip count is data: a padded generation costs nothing, where a per-generation
+        # cond (state passed through) cost ≈ 1.3× on XLA:CPU by fencing the step off from the loop.
+        lo = r * layout.every
+        hi = jnp.clip(count, lo, lo + layout.every)
+        state = jax.lax.fori_loop(lo, hi, generation, state)
+        done = jnp.where(hi > lo, table["t"][jnp.maximum(hi - 1, 0)] + 1, 0)
         return state, kernel.observe(state, params, done)
 
-    def period(state, xs_period):
-        state, metrics = jax.lax.scan(row, state, xs_period)
+    def period(state, rows):
+        state, metrics = jax.lax.scan(row, state, rows)
         snap = {k: _take_chains(v, layout.keep, kernel.chain_axis) for k, v in kernel.snapshot(state).items()}
         return state, (metrics, snap)
 
-    shaped = jax.tree.map(lambda a: a.reshape(layout.snaps, layout.rows, layout.every, *a.shape[1:]), xs)
-    state, (metrics, snaps) = jax.lax.scan(period, state, shaped)
+    rows = jnp.arange(layout.snaps * layout.rows, dtype=jnp.int32).reshape(layout.snaps, layout.rows)
+    state, (metrics, snaps) = jax.lax.scan(period, state, rows)
     metrics = {k: v.reshape(layout.snaps * layout.rows, *v.shape[2:]) for k, v in metrics.items()}
     return state, metrics, snaps
 
@@ -341,6 +346,7 @@ def run(
             start = b * B
             stop = min(start + B, generations)
             xs = _block_inputs(inputs, start, stop, B)
+            xs["count"] = jnp.asarray(stop - start, jnp.int32)  # the real generations; the rest is padding
             state, block_metrics, block_snaps = _block(kernel, layout, state, keys_C, params, xs)
             # Rows (and snapshot periods) that end past the last generation are padding: drop them.
             n_rows = -(-(stop - start) // every)
@@ -378,7 +384,6 @@ def _block_inputs(inputs, start: int, stop: int, length: int) -> dict[str, jax.A
         xs[k] = jnp.asarray(np.concatenate([v, pad]) if length > n else v)
     t = np.arange(start, start + length, dtype=np.int64)
     xs["t"] = jnp.asarray(np.minimum(t, np.iinfo(np.int32).max).astype(np.int32))
-    xs["valid"] = jnp.asarray(t < stop)
     return xs
 
 

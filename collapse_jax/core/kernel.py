@@ -77,7 +77,7 @@ def shared(**values: Any) -> Params:
 
 def select_column(x: Mapping[str, jax.Array], params: Params) -> dict[str, jax.Array]:
     """This generation's inputs for every chain: leaves (S,) become scalars (one column shared by
-    all chains) or (C,) vectors (a column per lane); ``t`` and ``valid`` pass through.
+    all chains) or (C,) vectors (a column per lane); ``t`` passes through.
 
     Under the asynchronous driver every chain is at its own generation: ``t`` is (C,) and each
     leaf (C, S) holds every chain's own table row; the result is (C,) vectors either way."""
@@ -88,7 +88,7 @@ def select_column(x: Mapping[str, jax.Array], params: Params) -> dict[str, jax.A
             return v[col]
         return jnp.take_along_axis(v, jnp.broadcast_to(col, v.shape[:1])[:, None], axis=1)[:, 0]
 
-    return {k: (v if k in ("t", "valid") else pick(v)) for k, v in x.items()}
+    return {k: (v if k == "t" else pick(v)) for k, v in x.items()}
 
 
 class Kernel:
