@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 
+from .core import devices
 from .core.errors import InputError
 
 # The modules that contribute subcommands, each through its add_cli(subparsers).
@@ -26,6 +27,9 @@ COMMAND_MODULES = (
     "collapse_jax.sweep",
     "collapse_jax.demo",
 )
+# Commands that keep JAX's single CPU device: the language model shards its batches over every
+# device (lm/sharding.py), which on a CPU would only split one core's work.
+ONE_CPU_DEVICE = ("lm",)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,6 +40,9 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="collapse-jax", description="Simulate model collapse (Shumailov et al., Nature 2024).")
+    parser.add_argument("--cpu-devices", default=None, metavar="N|auto",
+                        help="JAX CPU devices for simulations: the chains run on all of them at once (default: "
+                             f"${devices.ENV}, else auto = one per core; results do not depend on it)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_cli(sub)
@@ -46,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command not in ONE_CPU_DEVICE:
+            devices.use_cpu_cores(args.cpu_devices)
         return int(args.func(args) or 0)
     except InputError as err:
         print(f"collapse-jax {args.command}: error: {err}", file=sys.stderr)

@@ -58,3 +58,49 @@ def test_four_devices_give_the_same_chains(name, tmp_path):
             np.testing.assert_allclose(four[key], one[key], rtol=2e-6, atol=1e-6, err_msg=key)
         else:
             np.testing.assert_array_equal(four[key], one[key], err_msg=key)
+
+
+CLI = [sys.executable, "-m", "collapse_jax.cli"]
+DISCRETE = ["discrete", "--states", "6", "--samples", "20", "--generations", "3", "--chains", "5", "--no-progress"]
+
+
+def _devices_recorded(out: Path) -> str:
+    return json.loads((out / "config.json").read_text())["versions"]["devices"]
+
+
+def test_the_command_line_uses_one_cpu_device_per_core_unless_told(tmp_path):
+    """``collapse-jax`` splits the CPU into one JAX device per usable core by default
+    (``--cpu-devices`` / ``COLLAPSE_JAX_CPU_DEVICES`` choose), and the chains come out the same."""
+    from collapse_jax.core.devices import cpu_cores
+
+    env = {k: v for k, v in os.environ.items() if k not in ("COLLAPSE_JAX_CPU_DEVICES", "XLA_FLAGS")}
+    env["JAX_PLATFORMS"] = "cpu"
+    runs = {"auto": [], "three": ["--cpu-devices", "3"], "env": []}
+    for name, flags in runs.items():
+        run_env = {**env, "COLLAPSE_JAX_CPU_DEVICES": "2"} if name == "env" else env
+        proc = subprocess.run(CLI + flags + DISCRETE + ["--out", str(tmp_path / name)], env=run_env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _devices_recorded(tmp_path / "auto") == str(cpu_cores())
+    assert _devices_recorded(tmp_path / "three") == "3"
+    assert _devices_recorded(tmp_path / "env") == "2"
+    finals = [np.load(tmp_path / name / "final.npz") for name in runs]
+    for other in finals[1:]:
+        for key in finals[0].files:
+            np.testing.assert_array_equal(other[key], finals[0][key], err_msg=key)
+
+    bad = subprocess.run(CLI + ["--cpu-devices", "0"] + DISCRETE + ["--out", str(tmp_path / "bad")], env=env,
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "cpu devices must be 'auto' or a positive integer" in bad.stderr
+    assert bad.stderr.count("\n") == 1 and not (tmp_path / "bad").exists()
+
+
+def test_use_cpu_cores_leaves_a_started_jax_alone():
+    import jax
+
+    import collapse_jax
+
+    jax.numpy.zeros(1).block_until_ready()  # JAX has started: the count is fixed
+    assert collapse_jax.use_cpu_cores(7) == len(jax.devices("cpu"))
+    with pytest.raises(collapse_jax.InputError, match="positive integer"):
+        collapse_jax.use_cpu_cores("many")
