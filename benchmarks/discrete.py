@@ -3,24 +3,29 @@
     python -m benchmarks.discrete            # every shape (about 15-25 minutes on the 2-core dev CPU)
     python -m benchmarks.discrete --quick    # the main shape only
 
-Every figure is a RATIO measured in this process: the contenders run interleaved (A, B, A, B, ...),
+Every figure is a RATIO measured in one process: the contenders run interleaved (A, B, A, B, ...),
 each timing is a whole run of G generations, and the table reports the median over repeats (the
-machine is shared, so absolute times are noise). Contenders:
+machine is shared, so absolute times are noise). Each shape is measured in two processes, each
+with its own numpy timings:
 
-  collapse-jax, 1 core     the engine's compiled block (core.engine._block) running the discrete
-                           kernel (discrete.prepare: what discrete.simulate and the sweep run) for
-                           G generations on one device, the process pinned to one core; metrics
-                           observed every --metrics-every generations (default: once, at the end)
-  collapse-jax, N devices  the same block with the chains split over one host device per core by
-                           the engine's shard_map (what discrete.simulate does when it sees several
-                           devices)
-  ... XLA threads          the 1-device block left to XLA's own threads on every core
-  numpy                    Generator.multinomial on all chains at once, a Python loop over
-                           generations, pinned to one core (numpy uses one)
-  numpy hypergeometric     accumulate-subsample: the multinomial, then conditional
-                           Generator.hypergeometric splits vectorised over chains
-  jax.random.multinomial   under vmap, jitted (main shape, a few generations)
-  official style           one chain at a time, np.random.choice + bincount (main shape, 8 chains)
+  [1-CPU process]  a child process confined to one CPU from its start (what a one-core machine
+                   gives; XLA sizes its thread pools by the CPUs it may use):
+    collapse-jax, 1 device   the engine's compiled block (core.engine._block) running the discrete
+                             kernel (discrete.prepare: what discrete.simulate and the sweep run)
+                             for G generations; metrics observed once, at the end
+    ... no compaction        (main shape) the same with the lane compaction off
+    numpy                    Generator.multinomial on all chains at once, a Python loop over
+                             generations (numpy uses one core)
+  [N-CPU process]  this process, on every core:
+    collapse-jax, N devices  the same block with the chains split over one host device per core by
+                             the engine's shard_map (what discrete.simulate does after
+                             collapse_jax.use_cpu_cores(), and the collapse-jax command by default)
+    ... 1 device, XLA threads  the 1-device block left to XLA's own threads on every core (what
+                             discrete.simulate does in a plain Python session)
+    numpy                    as above, pinned to one core
+  accumulate-subsample adds conditional Generator.hypergeometric splits, vectorised over chains;
+  peers at the main shape: jax.random.multinomial under vmap, jitted (a few generations), and the
+  official style, one chain at a time, np.random.choice + bincount (8 chains).
 
 Compile time is the first call's lower+compile (this process never turns the persistent cache on);
 "cache start" is a fresh process that runs the main shape with collapse-jax's persistent
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -47,7 +53,7 @@ def _setup_devices() -> None:
     import jax
 
     try:
-        jax.config.update("jax_num_cpu_devices", max(1, os.cpu_count() or 1))
+        jax.config.update("jax_num_cpu_devices", len(os.sched_getaffinity(0)))
     except Exception:  # backends already initialised (e.g. another benchmark ran first)
         pass
 
@@ -105,7 +111,7 @@ def collapse_program(K: int, M: int, C: int, G: int, workflow: str = "replace", 
     table = prepared.table(0, G)
     xs = {k: jnp.asarray(np.asarray(v)[:, None]) for k, v in table.items()}
     xs["t"] = jnp.arange(G, dtype=jnp.int32)
-    xs["valid"] = jnp.ones(G, bool)
+    xs["count"] = jnp.asarray(G, jnp.int32)
     state = kernel.init(params, C)
     if devices > 1:
         mesh = Mesh(np.asarray(jax.local_devices()[:devices]), ("chains",))
@@ -221,40 +227,81 @@ def cache_start_times() -> list[list[float]]:
 # ---------------------------------------------------------------------------------------------
 
 
-def measure(label: str, K: int, M: int, C: int, G: int, workflow: str, reps: int, cores: bool, rows: list,
-            variants: bool = False):
-    import jax
-
-    ndev = len(jax.local_devices())
-    print(f"- {label}: K={K}, M={M}, {C} chains, {G} generations, {workflow}", flush=True)
-    fns, cpus, compile_s = {}, {}, {}
-    fns["collapse-jax, 1 core"], compile_s["1 core"] = compiled(collapse_program(K, M, C, G, workflow))
-    cpus["collapse-jax, 1 core"] = ONE_CPU
+def _contenders(K, M, C, G, workflow, variants: bool):
+    """The one-device contenders (compiled) and their compile seconds."""
+    fns, compile_s = {}, {}
+    fns["collapse-jax, 1 device"], compile_s["1 device"] = compiled(collapse_program(K, M, C, G, workflow))
     if variants:
         from collapse_jax import samplers
 
-        fns["collapse-jax, 1 core, no compaction"], compile_s["no compaction"] = compiled(
+        fns["collapse-jax, 1 device, no compaction"], compile_s["no compaction"] = compiled(
             collapse_program(K, M, C, G, workflow, tuning=samplers.Tuning(compaction=1)))
-        cpus["collapse-jax, 1 core, no compaction"] = ONE_CPU
-    if cores and len(ALL_CPUS) > 1:
-        if ndev > 1 and C % ndev == 0:
-            fns[f"collapse-jax, {ndev} devices"], compile_s[f"{ndev} devices"] = compiled(
-                collapse_program(K, M, C, G, workflow, devices=ndev))
-            cpus[f"collapse-jax, {ndev} devices"] = ALL_CPUS
-        fns["collapse-jax, 1 device, XLA threads"] = fns["collapse-jax, 1 core"]
-        cpus["collapse-jax, 1 device, XLA threads"] = ALL_CPUS
+    return fns, compile_s
+
+
+def _one_core_child(spec: str) -> None:
+    """In a process confined to one CPU: the one-device contenders and numpy, interleaved; prints
+    their times and compile seconds as JSON."""
+    K, M, C, G, workflow, reps, variants = json.loads(spec)
+    fns, compile_s = _contenders(K, M, C, G, workflow, variants)
     fns["numpy"] = numpy_multinomial(K, M, C, G, workflow)
-    cpus["numpy"] = ONE_CPU
-    times = _interleave(fns, reps, cpus)
+    times = _interleave(fns, reps, {k: ALL_CPUS for k in fns})
+    print(json.dumps({"times": times, "compile": compile_s}))
+
+
+def one_core_times(K, M, C, G, workflow, reps, variants):
+    """(times, compile seconds) of the one-device contenders and numpy in a child process confined
+    to one CPU *from its start*. XLA sizes its thread pools by the CPUs a process may use: a
+    process started on every core and then confined to one keeps a pool of threads that share the
+    core, which cost collapse-jax 1.3-1.5x at the main shape (1.06x numpy, against 1.4-1.6x in a
+    process started on one core). A one-core machine is the second case."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", ""), "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.discrete", "--one-core-child",
+                           json.dumps([K, M, C, G, workflow, reps, variants])], cwd=root, env=env,
+                          capture_output=True, text=True, preexec_fn=lambda: os.sched_setaffinity(0, ONE_CPU))
+    if proc.returncode:
+        raise RuntimeError(proc.stderr[-3000:])
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out["times"], out["compile"]
+
+
+def _report(label, C, G, times, compile_s, rows, suffix=""):
     numpy_t = float(np.median(times["numpy"]))
     for name, ts in times.items():
         med = float(np.median(ts))
-        ratio = numpy_t / med
-        first = next((v for k, v in compile_s.items() if name.endswith(k) and "XLA" not in name), None)
+        first = next((v for k, v in compile_s.items() if name.endswith(k)), None)
         comp = None if first is None else max(first - med, 0.0)  # the first call less one run
-        rows.append((label, name, C * G / med, ratio, comp))
-        print(f"    {name:38s} {C * G / med:10.3g} chain-gen/s  {ratio:5.2f}x numpy"
+        shown = name + suffix
+        rows.append((label, shown, C * G / med, numpy_t / med, comp))
+        print(f"    {shown:46s} {C * G / med:10.3g} chain-gen/s  {numpy_t / med:5.2f}x numpy"
               + (f"  (compile {comp:.1f} s)" if comp is not None else ""), flush=True)
+
+
+def measure(label: str, K: int, M: int, C: int, G: int, workflow: str, reps: int, cores: bool, rows: list,
+            variants: bool = False):
+    """One shape: the one-core contenders in a one-CPU child process, then (``cores``) the
+    every-core contenders here, each set against numpy on one core in its own process."""
+    import jax
+
+    print(f"- {label}: K={K}, M={M}, {C} chains, {G} generations, {workflow}", flush=True)
+    times, compile_s = one_core_times(K, M, C, G, workflow, reps, variants)
+    _report(label, C, G, times, compile_s, rows, suffix=" [1-CPU process]")
+    if not (cores and len(ALL_CPUS) > 1):
+        return
+    ndev = len(jax.local_devices())
+    fns, cpus, compile_s = {}, {}, {}
+    if ndev > 1 and C % ndev == 0:
+        fns[f"collapse-jax, {ndev} devices"], compile_s[f"{ndev} devices"] = compiled(
+            collapse_program(K, M, C, G, workflow, devices=ndev))
+        cpus[f"collapse-jax, {ndev} devices"] = ALL_CPUS
+    one, one_compile = _contenders(K, M, C, G, workflow, False)
+    fns["collapse-jax, 1 device, XLA threads"] = one["collapse-jax, 1 device"]
+    compile_s["XLA threads"] = one_compile["1 device"]
+    cpus["collapse-jax, 1 device, XLA threads"] = ALL_CPUS
+    fns["numpy"] = numpy_multinomial(K, M, C, G, workflow)
+    cpus["numpy"] = ONE_CPU
+    _report(label, C, G, _interleave(fns, reps, cpus), compile_s, rows, suffix=f" [{len(ALL_CPUS)}-CPU process]")
 
 
 def main(argv=None) -> None:
@@ -262,7 +309,10 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="the main shape only")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--no-cache", action="store_true", help="skip the persistent-cache start measurement")
+    parser.add_argument("--one-core-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.one_core_child:
+        return _one_core_child(args.one_core_child)
     _setup_devices()
     import jax
 
@@ -277,11 +327,12 @@ def main(argv=None) -> None:
         measure("64 chains", 100, 1000, 64, 200, "replace", args.reps, True, rows)
         measure("accumulate-subsample", 100, 1000, 4096, 100, "accumulate-subsample", args.reps, True, rows)
         print("- peers at the main shape (few generations / chains, scaled)", flush=True)
-        ours = next(r[2] for r in rows if r[0] == "main" and r[1] == "collapse-jax, 1 core")
+        ours = next(r[2] for r in rows if r[0] == "main" and r[1].startswith("collapse-jax, 1 device [1-CPU"))
         for name, rate in (("jax.random.multinomial under vmap", jax_multinomial_rate(4096, 100, 1000)),
                            ("official style (choice + bincount)", official_style_rate(100, 1000, 200))):
             rows.append(("main", name, rate, ours / rate, None))
-            print(f"    {name:38s} {rate:10.3g} chain-gen/s  (collapse-jax 1 core is {ours / rate:.1f}x)", flush=True)
+            print(f"    {name:38s} {rate:10.3g} chain-gen/s  (collapse-jax on 1 CPU is {ours / rate:.1f}x)",
+                  flush=True)
     if not args.no_cache:
         for label, (total, imp, sim) in zip(("empty", "filled"), cache_start_times()):
             print(f"- main shape, fresh process, {label} persistent cache: {total:.1f} s to the result = "
@@ -290,9 +341,9 @@ def main(argv=None) -> None:
     print("\n| shape | contender | chain-gen/s | collapse-jax / numpy | compile (s) |\n|---|---|---|---|---|")
     for label, name, rate, ratio, comp in rows:
         if name.startswith(("jax.random", "official")):
-            print(f"| {label} | {name} (peer) | {rate:.3g} | collapse-jax 1 core is {ratio:.1f}× this peer | |")
-        elif name == "numpy":
-            print(f"| {label} | numpy, 1 core | {rate:.3g} | 1 | |")
+            print(f"| {label} | {name} (peer) | {rate:.3g} | collapse-jax on 1 CPU is {ratio:.1f}× this peer | |")
+        elif name.startswith("numpy"):
+            print(f"| {label} | {name}, 1 core | {rate:.3g} | 1 | |")
         else:
             print(f"| {label} | {name} | {rate:.3g} | **{ratio:.2f}×** | {'' if comp is None else f'{comp:.1f}'} |")
 

@@ -1,6 +1,6 @@
 """Gaussian recursive fitting: chain-generations per second against numpy, side by side in one run.
 
-    python -m benchmarks.gaussian [--quick] [--dims 2,10,50] [--samples 100,1000]
+    python -m benchmarks.gaussian [--quick] [--dims 2,10,50] [--samples 100,1000] [--cpu-devices auto|N]
 
 For each d and M, interleaved (repeats of: kernel, default, numpy), medians reported:
   kernel   ``gaussian.simulate(..., spectral_every=0)``: the sufficient-statistic sampler with the
@@ -11,7 +11,10 @@ For each d and M, interleaved (repeats of: kernel, default, numpy), medians repo
   every    (d = 10, M = 100 only) the spectral metrics at every generation (``spectral_every=1``)
   numpy    numpy drawing the M points of all chains at once (batched matmul, mean, scatter,
            Cholesky, log det, ‖μ‖²), timed on a few generations and scaled
-Ratios are numpy's time per chain-generation over ours. "compile" is the first call's time minus a
+collapse-jax runs on ``--cpu-devices`` JAX CPU devices (default ``auto``: one per core, as after
+``collapse_jax.use_cpu_cores()`` and in the ``collapse-jax`` command; ``1``: a plain Python session,
+one device using XLA's threads). numpy runs as it does (its batched small matmuls and Cholesky
+factorisations use one core). Ratios are numpy's time per chain-generation over ours. "compile" is the first call's time minus a
 steady call's (tracing + XLA compilation; the compilation cache starts empty). M is a per-generation
 input, not a compile-time constant, so the second M of a d reuses the first one's program: its
 "compile" is about 0 (noise can make it negative). The machine may be shared: the load average is
@@ -107,13 +110,17 @@ def main(argv=None) -> None:
     ap.add_argument("--dims", default="2,10,50")
     ap.add_argument("--samples", default="100,1000")
     ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--cpu-devices", default="auto", help="JAX CPU devices for collapse-jax: auto (one per core) or N")
     args = ap.parse_args(argv)
+    import collapse_jax
+
+    devices = collapse_jax.use_cpu_cores(args.cpu_devices)
     # an empty compilation cache, so the first call's time includes compilation
     os.environ["COLLAPSE_JAX_CACHE_DIR"] = tempfile.mkdtemp(prefix="collapse-jax-bench-")
     generations = 60 if args.quick else GENERATIONS
     repeats = args.repeats or (1 if args.quick else 3)
-    print(f"{generations} generations, medians of {repeats} interleaved repeats; load average at start "
-          f"{os.getloadavg()[0]:.2f}")
+    print(f"{generations} generations, medians of {repeats} interleaved repeats, collapse-jax on {devices} CPU "
+          f"device(s) over {len(os.sched_getaffinity(0))} CPUs; load average at start {os.getloadavg()[0]:.2f}")
     print(f"{'d':>3} {'M':>5} {'chains':>6}  {'numpy us':>9}  {'kernel us':>9} {'ratio':>7} {'compile s':>9}  "
           f"{'default us':>10} {'ratio':>7} {'compile s':>9}")
     for d in (int(v) for v in args.dims.split(",")):

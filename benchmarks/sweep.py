@@ -124,7 +124,12 @@ def main(argv=None) -> None:
     parser.add_argument("--peer-chains", type=int, default=5, help="chains timed for the peer-style loop")
     parser.add_argument("--no-scaling", action="store_true", help="skip the throughput-vs-chains table")
     parser.add_argument("--scaling", default=None, help="chains per point for the scaling table, comma separated")
+    parser.add_argument("--cpu-devices", default="auto",
+                        help="JAX CPU devices for the sweep: auto (one per core, as the collapse-jax command) or N")
     args = parser.parse_args(argv)
+    import collapse_jax
+
+    collapse_jax.use_cpu_cores(args.cpu_devices)
     full = args.full
     n_m = args.points_m or (20 if full else 10)
     n_g = args.points_gamma or (10 if full else 4)
