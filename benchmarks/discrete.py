@@ -259,7 +259,7 @@ def one_core_times(K, M, C, G, workflow, reps, variants):
     env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", ""), "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run([sys.executable, "-m", "benchmarks.discrete", "--one-core-child",
                            json.dumps([K, M, C, G, workflow, reps, variants])], cwd=root, env=env,
-                          capture_output=True, text=True, preexec_fn=lambda: os.sched_setaffinity(0, ONE_CPU))
+                          capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(proc.stderr[-3000:])
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -312,6 +312,7 @@ def main(argv=None) -> None:
     parser.add_argument("--one-core-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one_core_child:
+        _pin(ONE_CPU)  # before JAX starts, so XLA sizes its pools for one CPU
         return _one_core_child(args.one_core_child)
     _setup_devices()
     import jax

@@ -3,8 +3,8 @@ shows a single device unless it is asked for more before it starts.
 
 One device still uses several cores (XLA runs parts of a program on its own thread pool), but one
 device per core, each running its own share of the chains' loops, is faster for the engine's
-long-lived loops (``benchmarks/README.md``: 2.1× against 3.0× numpy for the discrete chain on 2
-cores). Results do not depend on the number of devices (``tests/test_devices.py``), so this is a
+long-lived loops (``benchmarks/README.md``: 1.9–2.1× against 3.0–3.6× numpy for the discrete
+chain on 2 cores). Results do not depend on the number of devices (``tests/test_devices.py``), so this is a
 speed setting only.
 """
 
