@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_cli(sub)
+    for command, sub_parser in sub.choices.items():  # also accepted after the command's name
+        if command not in ONE_CPU_DEVICE:
+            sub_parser.add_argument("--cpu-devices", default=argparse.SUPPRESS, metavar="N|auto",
+                                    help="JAX CPU devices: the chains run on all of them at once (default: "
+                                         f"${devices.ENV}, else auto = one per core)")
     return parser
 
 

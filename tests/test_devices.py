@@ -70,7 +70,8 @@ def _devices_recorded(out: Path) -> str:
 
 def test_the_command_line_uses_one_cpu_device_per_core_unless_told(tmp_path):
     """``collapse-jax`` splits the CPU into one JAX device per usable core by default
-    (``--cpu-devices`` / ``COLLAPSE_JAX_CPU_DEVICES`` choose), and the chains come out the same."""
+    (``--cpu-devices``, before or after the command, or ``COLLAPSE_JAX_CPU_DEVICES`` choose), and the
+    chains come out the same."""
     from collapse_jax.core.devices import cpu_cores
 
     env = {k: v for k, v in os.environ.items() if k not in ("COLLAPSE_JAX_CPU_DEVICES", "XLA_FLAGS")}
@@ -89,7 +90,8 @@ def test_the_command_line_uses_one_cpu_device_per_core_unless_told(tmp_path):
         for key in finals[0].files:
             np.testing.assert_array_equal(other[key], finals[0][key], err_msg=key)
 
-    bad = subprocess.run(CLI + ["--cpu-devices", "0"] + DISCRETE + ["--out", str(tmp_path / "bad")], env=env,
+    # (also accepted after the command's name)
+    bad = subprocess.run(CLI + DISCRETE + ["--cpu-devices", "0", "--out", str(tmp_path / "bad")], env=env,
                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "cpu devices must be 'auto' or a positive integer" in bad.stderr
     assert bad.stderr.count("\n") == 1 and not (tmp_path / "bad").exists()
