@@ -40,17 +40,15 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="collapse-jax", description="Simulate model collapse (Shumailov et al., Nature 2024).")
-    parser.add_argument("--cpu-devices", default=None, metavar="N|auto",
-                        help="JAX CPU devices for simulations: the chains run on all of them at once (default: "
-                             f"${devices.ENV}, else auto = one per core; results do not depend on it)")
+    cpu_devices_help = ("JAX CPU devices for simulations: the chains run on all of them at once (default: "
+                        f"${devices.ENV}, else auto = one per core; results do not depend on it)")
+    parser.add_argument("--cpu-devices", default=None, metavar="N|auto", help=cpu_devices_help)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_cli(sub)
     for command, sub_parser in sub.choices.items():  # also accepted after the command's name
         if command not in ONE_CPU_DEVICE:
-            sub_parser.add_argument("--cpu-devices", default=argparse.SUPPRESS, metavar="N|auto",
-                                    help="JAX CPU devices: the chains run on all of them at once (default: "
-                                         f"${devices.ENV}, else auto = one per core)")
+            sub_parser.add_argument("--cpu-devices", default=argparse.SUPPRESS, metavar="N|auto", help=cpu_devices_help)
     return parser
 
 

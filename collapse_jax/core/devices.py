@@ -4,14 +4,13 @@ shows a single device unless it is asked for more before it starts.
 One device still uses several cores (XLA runs parts of a program on its own thread pool), but one
 device per core, each running its own share of the chains' loops, is faster for the engine's
 long-lived loops (``benchmarks/README.md``: 1.9–2.1× against 3.0–3.6× numpy for the discrete
-chain on 2 cores). Results do not depend on the number of devices (``tests/test_devices.py``), so this is a
-speed setting only.
+chain on 2 cores). Results do not depend on the number of devices (``tests/test_devices.py``), so
+this is a speed setting only.
 """
 
 from __future__ import annotations
 
 import os
-import re
 
 from .errors import InputError, as_int
 
@@ -30,8 +29,8 @@ def cpu_cores() -> int:
 def _user_chose() -> bool:
     import jax
 
-    flags = os.environ.get("XLA_FLAGS", "")
-    return jax.config.jax_num_cpu_devices != -1 or bool(re.search(r"xla_force_host_platform_device_count", flags))
+    return (jax.config.jax_num_cpu_devices != -1
+            or "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""))
 
 
 def use_cpu_cores(devices: "int | str | None" = None) -> int:
@@ -78,7 +77,7 @@ def parse_devices(text: str) -> "int | str":
     try:
         value = int(text)
     except ValueError:
-        raise InputError(f"cpu devices must be 'auto' or a positive integer, got {text!r}") from None
+        value = 0
     if value < 1:
         raise InputError(f"cpu devices must be 'auto' or a positive integer, got {text!r}")
     return value
