@@ -48,16 +48,6 @@ from typing import Callable
 import numpy as np
 
 
-def _setup_devices() -> None:
-    """One host device per core, before JAX starts its backends (no-op if they already run)."""
-    import jax
-
-    try:
-        jax.config.update("jax_num_cpu_devices", len(os.sched_getaffinity(0)))
-    except Exception:  # backends already initialised (e.g. another benchmark ran first)
-        pass
-
-
 def _pin(cpus) -> None:
     """Restrict every thread of this process (XLA's pools included) to ``cpus``."""
     for tid in os.listdir("/proc/self/task"):
@@ -314,7 +304,9 @@ def main(argv=None) -> None:
     if args.one_core_child:
         _pin(ONE_CPU)  # before JAX starts, so XLA sizes its pools for one CPU
         return _one_core_child(args.one_core_child)
-    _setup_devices()
+    import collapse_jax
+
+    collapse_jax.use_cpu_cores("auto")  # one device per core (a no-op once JAX has started)
     import jax
 
     print(f"jax {jax.__version__} on {jax.default_backend()}, {len(jax.local_devices())} device(s), "
