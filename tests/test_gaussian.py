@@ -15,6 +15,7 @@ from scipy import stats
 
 from collapse_jax import cli, gaussian
 from collapse_jax import samplers
+from collapse_jax.gaussian.kernel import ldl_of
 from collapse_jax.samplers import wishart
 from collapse_jax import InputError
 
@@ -112,6 +113,50 @@ def test_plain_factorisations_match_numpy():
         S = a @ a.T
         np.testing.assert_allclose(np.asarray(wishart.cholesky_lower(jnp.asarray(S))), np.linalg.cholesky(S),
                                    atol=1e-12)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 7])
+def test_ldl_update_matches_dense_product(d):
+    """(U', ℓ', μ') of L·B/√div and μ + L w against the dense float64 product and numpy's Cholesky, for a
+    batch of lanes; and the singular case (dead columns of L or
+    B) against the same product with those columns zeroed."""
+    rng = np.random.default_rng(d)
+    lanes = 5
+
+    def lower_tri(scale):
+        return np.moveaxis(np.tril(scale * rng.standard_normal((lanes, d, d)), -1), 0, -1)
+
+    U = lower_tri(0.5) + np.eye(d)[..., None]
+    ell, log_b = rng.uniform(-3, 1, (d, lanes)), rng.uniform(-1, 1, (d, lanes))
+    lower, mu, w = lower_tri(1.0), rng.standard_normal((d, lanes)), rng.standard_normal((d, lanes))
+    log_div = 0.7
+    with jax.enable_x64(True):
+        U2, ell2, mu2 = (np.asarray(a) for a in wishart.ldl_update(
+            *(jnp.asarray(a) for a in (U, ell, log_b, lower)), log_div, mean=(jnp.asarray(mu), jnp.asarray(w)),
+            full_rank=True))
+        for c in range(lanes):
+            L = U[..., c] * np.exp(ell[:, c])
+            B = np.diag(np.exp(log_b[:, c])) + lower[..., c]
+            U_ref, ell_ref = ldl_of((L @ B) @ (L @ B).T * math.exp(-log_div))
+            np.testing.assert_allclose(U2[..., c], U_ref, atol=1e-10)
+            np.testing.assert_allclose(ell2[:, c], ell_ref, atol=1e-10)
+            np.testing.assert_allclose(mu2[:, c], mu[:, c] + L @ w[:, c], atol=1e-10)
+        if d < 2:
+            return
+        # singular: L's last column dead (ℓ = −inf, U's column e_j) and B's column 0 dead
+        ell[-1], log_b[0] = -np.inf, -np.inf
+        U[:, -1] = np.eye(d)[:, -1:]
+        lower[:, 0] = 0.0
+        U3, ell3 = (np.asarray(a) for a in wishart.ldl_update(
+            *(jnp.asarray(a) for a in (U, ell, log_b, lower)), log_div))
+        assert np.all(np.isfinite(U3)) and np.all(np.isneginf(ell3[[0, -1]]))
+        np.testing.assert_array_equal(U3[:, 0], np.eye(d)[:, :1] + 0 * U3[:, 0])
+        np.testing.assert_array_equal(U3[:, -1], np.eye(d)[:, -1:] + 0 * U3[:, -1])
+        for c in range(lanes):
+            F = (U3[..., c] * np.exp(ell3[:, c])) @ (U3[..., c] * np.exp(ell3[:, c])).T
+            L = U[..., c] * np.exp(ell[:, c])
+            B = np.diag(np.exp(log_b[:, c])) + lower[..., c]
+            np.testing.assert_allclose(F, (L @ B) @ (L @ B).T * math.exp(-log_div), atol=1e-10)
 
 
 def test_bartlett_matches_direct_wishart_one_step():
