@@ -117,42 +117,45 @@ def loggamma_lanes(k0, k1, node, a, dtype, rounds: int = _MT_ROUNDS) -> jax.Arra
     dtype = jnp.dtype(dtype)
     a = jnp.asarray(a, dtype)
     shape = jnp.broadcast_shapes(jnp.shape(a), jnp.shape(node), jnp.shape(k0), jnp.shape(k1))
-    a = jnp.broadcast_to(a, shape)
     node = jnp.broadcast_to(jnp.asarray(node, jnp.uint32), shape)
     k0 = jnp.broadcast_to(jnp.asarray(k0, jnp.uint32), shape)
     k1 = jnp.broadcast_to(jnp.asarray(k1, jnp.uint32), shape)
-    valid = jnp.isfinite(a) & (a > 0)
-    a = jnp.where(valid, a, 1.0)
+    # The shape's constants and tests at its own shape (often one per row, shared by every lane)
+    valid_a = jnp.isfinite(a) & (a > 0)
+    a = jnp.where(valid_a, a, 1.0)
+    needs_boost = jnp.any(valid_a & (a < 1))
     mt = _Shape(a)
+    valid = jnp.broadcast_to(valid_a, shape)
 
     def attempt(r):
         u_v, u = uniform_pair(k0, k1, node, _FIRST_ATTEMPT_STREAM + r, dtype)
         return mt.attempt(normal_from_unit(u_v), u)
 
-    done = ~valid
-    value = jnp.full(shape, jnp.nan, dtype)
+    # A lane's value is NaN until one of its attempts is accepted (an accepted value is finite), so
+    # one array carries both: a separate ``done`` mask would be a second output of the fused
+    # attempts, which XLA:CPU computes in a second loop, drawing every attempt twice.
+    value = jnp.where(valid, jnp.nan, 0.0).astype(dtype)
     for r in range(rounds):  # select the first accepted attempt: a chain of selects, no gather
         acc, val = attempt(jnp.uint32(r))
-        value = jnp.where(~done & acc, val, value)
-        done = done | acc
+        value = jnp.where(jnp.isnan(value) & acc, val, value)
 
     def cond(s):
-        r, done, _ = s
-        return jnp.any(~done) & (r < MAX_ATTEMPTS)
+        r, value = s
+        return jnp.any(jnp.isnan(value)) & (r < MAX_ATTEMPTS)
 
     def body(s):
-        r, done, value = s
+        r, value = s
         acc, val = attempt(r)
-        return r + jnp.uint32(1), done | acc, jnp.where(~done & acc, val, value)
+        return r + jnp.uint32(1), jnp.where(jnp.isnan(value) & acc, val, value)
 
-    _, _, value = jax.lax.while_loop(cond, body, (jnp.uint32(rounds), done, value))
+    _, value = jax.lax.while_loop(cond, body, (jnp.uint32(rounds), value))
 
     def boost(value):
         _, u_boost = uniform_pair(k0, k1, node, BOOST_STREAM, dtype)
         return jnp.where(a < 1, value + jnp.log(u_boost) / a, value)
 
     # The U^{1/a} boost (Gamma(a) = Gamma(a + 1) U^{1/a}) only costs a draw when some lane needs it.
-    value = jax.lax.cond(jnp.any(valid & (a < 1)), boost, lambda v: v, value)
+    value = jax.lax.cond(needs_boost, boost, lambda v: v, value)
     return jnp.where(valid, value, jnp.nan)
 
 
