@@ -115,7 +115,7 @@ def test_plain_factorisations_match_numpy():
                                    atol=1e-12)
 
 
-@pytest.mark.parametrize("d", [1, 2, 3, 7])
+@pytest.mark.parametrize("d", [1, 2, 3, 7, 12])
 def test_ldl_update_matches_dense_product(d):
     """(U', ℓ', μ') of L·B/√div and μ + L w against the dense float64 product and numpy's Cholesky, for a
     batch of lanes; and the singular case (dead columns of L or
