@@ -58,7 +58,7 @@ class State(NamedTuple):
 
 SPECTRAL = ("w2", "log_eig_max", "log_eig_min")
 # spectral_every='log' (the default): every generation up to SPECTRAL_DENSE, then SPECTRAL_PER_OCTAVE
-# per doubling, and the last. At d = 10 one exact Jacobi SVD costs about 5x a whole generation step,
+# per doubling, and the last. At d = 10 one exact Jacobi SVD costs 5-7x a whole generation step,
 # so computing it every generation would make the default run 4-5x slower (benchmarks/README.md).
 SPECTRAL_DENSE = 16
 SPECTRAL_PER_OCTAVE = 4

@@ -140,7 +140,7 @@ def matmul_lanes(a: jax.Array, b: jax.Array) -> jax.Array:
 
 # unit_lower_update works on this many blocks of rows: its program grows with the number of blocks
 # times d, its arithmetic with the block size (5 measured best at d = 10 and 50: one row per block
-# made the d = 50 compile 2.5x longer for no speed).
+# made the d = 50 compile 3x longer for no speed).
 ROW_BLOCKS = 5
 
 
