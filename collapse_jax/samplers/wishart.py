@@ -190,21 +190,17 @@ def ldl_update(U: jax.Array, ell: jax.Array, log_diag: jax.Array, lower: jax.Arr
         dead = jnp.isneginf(ell + log_diag)
         ell_col, log_diag_col = jnp.where(dead, 0.0, ell), jnp.where(dead, 0.0, log_diag)
         mask = mask & ~dead[None]
-    num = jnp.where(mask, lower, 0.0)
     expo = jnp.where(mask, ell[:, None] - ell_col[None, :] - log_diag_col[None, :], 0.0)
-    if mean is not None:
-        num = jnp.concatenate([num, mean[1][:, None]], axis=1)
-        expo = jnp.concatenate([expo, ell[:, None]], axis=1)
-    # N̂ = lower·e^{expo} (and the column e^ℓ w), written as a division: its last operation is then an
-    # expensive one, which XLA:CPU materialises instead of fusing into (and recomputing in) the
-    # products below, which read most elements several times. As expo → −∞, e^{−expo} → inf, N̂ → 0.
-    n_hat = num / jnp.exp(-expo)
-    U_new = unit_lower_update(U, n_hat[:, :d])
+    # N̂ = lower·e^{expo} (and e^ℓ w), written as a division: its last operation is then an expensive
+    # one, which XLA:CPU materialises instead of fusing into (and recomputing in) the products
+    # below, which read most elements several times. As expo → −∞, e^{−expo} → inf and N̂ → 0.
+    n_hat = jnp.where(mask, lower, 0.0) / jnp.exp(-expo)
+    U_new = unit_lower_update(U, n_hat)
     if not full_rank:
         U_new = jnp.where(dead[None], _lanes(jnp.eye(d, dtype=U.dtype), nb), U_new)
     ell_new = ell + log_diag - 0.5 * log_div
     if mean is not None:
-        return U_new, ell_new, mean[0] + matmul_lanes(U, n_hat[:, d:])[:, 0]
+        return U_new, ell_new, mean[0] + matmul_lanes(U, (mean[1] / jnp.exp(-ell))[:, None])[:, 0]
     return U_new, ell_new
 
 
