@@ -120,7 +120,7 @@ def loggamma_lanes(k0, k1, node, a, dtype, rounds: int = _MT_ROUNDS) -> jax.Arra
     node = jnp.broadcast_to(jnp.asarray(node, jnp.uint32), shape)
     k0 = jnp.broadcast_to(jnp.asarray(k0, jnp.uint32), shape)
     k1 = jnp.broadcast_to(jnp.asarray(k1, jnp.uint32), shape)
-    # The shape's constants and tests at its own shape (often one per row, shared by every lane)
+    # The shape's constants and tests at the shape's own size (often one per row, shared by every lane).
     valid_a = jnp.isfinite(a) & (a > 0)
     a = jnp.where(valid_a, a, 1.0)
     needs_boost = jnp.any(valid_a & (a < 1))
